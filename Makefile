@@ -1,0 +1,34 @@
+# make demo / make test / make bench / make lint: each creates .venv and installs what it needs.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-fast bench lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned: the local CPU build (a bare "torch" pulls gigabytes of CUDA)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev,demo]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m examples.digits --out demo_out
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+bench: $(STAMP)
+	$(PY) -m bench.overhead
+
+lint: $(STAMP)
+	$(PY) -m ruff check mentor tests bench examples
+	$(PY) -m mypy mentor
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache

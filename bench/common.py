@@ -1,0 +1,62 @@
+"""Data and timing helpers shared by the benchmarks (and the tests that need real images)."""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from mentor.data.external import cache_dir, untar_data
+
+
+def mnist_sample_tensors() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """MNIST 3 vs 7 (`mnist_sample.tar`) as float tensors in [0, 1], labels 0 (3) and 1 (7).
+
+    Returns `(x_train [12396, 1, 28, 28], y_train, x_valid [2038, 1, 28, 28], y_valid)`; the
+    decoded tensors are cached next to the extracted images.
+    """
+    cached = cache_dir() / "tensors" / "mnist_sample.pt"
+    if cached.exists():
+        saved = torch.load(cached, weights_only=True)
+    else:
+        root = untar_data("mnist_sample")
+        saved = {}
+        for split in ("train", "valid"):
+            images, labels = [], []
+            for label, digit in enumerate(("3", "7")):
+                files = sorted((root / split / digit).glob("*.png"))
+                images += [np.asarray(Image.open(f).convert("L")) for f in files]
+                labels += [label] * len(files)
+            saved[f"x_{split}"] = torch.from_numpy(np.stack(images)).unsqueeze(1)
+            saved[f"y_{split}"] = torch.tensor(labels)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(saved, cached)
+    return (
+        saved["x_train"].float() / 255,
+        saved["y_train"],
+        saved["x_valid"].float() / 255,
+        saved["y_valid"],
+    )
+
+
+def median_time(fn: Callable[[], object], repeats: int = 5) -> float:
+    """The median wall time of `repeats` calls of `fn`, in seconds."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def machine() -> str:
+    """A one-line description of the machine the benchmark ran on."""
+    return (
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}, python {platform.python_version()}"
+    )

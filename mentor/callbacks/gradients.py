@@ -1,0 +1,64 @@
+"""Gradient callbacks: clipping by norm, and accumulation over several batches."""
+
+from __future__ import annotations
+
+import torch
+
+from mentor.train.callback import Callback, CancelBatch
+
+
+class GradientClip(Callback):
+    """Clips the gradients' global norm to `max_norm` before each step.
+
+    Args:
+        max_norm: the largest allowed norm (default 1.0). norm_type: the p of the p-norm (2).
+    """
+
+    order = 20
+
+    def __init__(self, max_norm: float = 1.0, norm_type: float = 2.0) -> None:
+        super().__init__()
+        self.max_norm, self.norm_type = max_norm, norm_type
+
+    def before_step(self) -> None:
+        """Unscale (under float16 loss scaling) and clip."""
+        learn = self.learn
+        learn.scaler.unscale_(learn.opt)  # type: ignore[arg-type]
+        params = [p for group in learn.opt.param_groups for p in group["params"]]  # type: ignore[union-attr]
+        torch.nn.utils.clip_grad_norm_(params, self.max_norm, self.norm_type, foreach=True)
+
+
+class GradientAccumulation(Callback):
+    """Accumulates gradients over `n_acc` batches and steps once: the step of a batch
+    `n_acc` times larger, for models that don't fit a large batch in memory.
+
+    The loss is divided by `n_acc` so the accumulated gradient is the mean over the batches.
+    A partial group at the end of an epoch steps too.
+
+    Args:
+        n_acc: the number of batches per optimizer step (default 2).
+    """
+
+    order = 15
+
+    def __init__(self, n_acc: int = 2) -> None:
+        super().__init__()
+        if n_acc < 1:
+            raise ValueError(f"n_acc must be at least 1, got {n_acc}")
+        self.n_acc = n_acc
+        self.count = 0
+
+    def before_epoch(self) -> None:
+        """Start a fresh group of batches."""
+        self.count = 0
+
+    def before_backward(self) -> None:
+        """Scale the loss so the gradients sum to a mean."""
+        self.learn.loss_grad = self.learn.loss_grad / self.n_acc
+
+    def before_step(self) -> None:
+        """Skip the step (and the zeroing of gradients) until `n_acc` batches are in."""
+        self.count += 1
+        last_batch = self.learn.n_iter and self.learn.iter + 1 == self.learn.n_iter
+        if self.count % self.n_acc and not last_batch:
+            raise CancelBatch()

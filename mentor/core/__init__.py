@@ -1,0 +1,22 @@
+"""Layer 1: device and dtype helpers, seeding, the registries, shared types."""
+
+from mentor.core.device import default_device, find_bs, to_cpu, to_device
+from mentor.core.paths import data_path
+from mentor.core.registry import MODELS, Registry, create_model, list_models, register_model
+from mentor.core.seed import get_rng_state, set_rng_state, set_seed
+
+__all__ = [
+    "MODELS",
+    "Registry",
+    "create_model",
+    "data_path",
+    "default_device",
+    "find_bs",
+    "get_rng_state",
+    "list_models",
+    "register_model",
+    "set_rng_state",
+    "set_seed",
+    "to_cpu",
+    "to_device",
+]

@@ -1,0 +1,58 @@
+"""Device helpers: pick the default device and move nested batches onto it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+
+def default_device(use_cuda: bool | None = None) -> torch.device:
+    """The device mentor trains on: CUDA when available (or asked for), else the CPU.
+
+    Args:
+        use_cuda: None picks CUDA when present; True requires it; False forces the CPU.
+    """
+    if use_cuda is False:
+        return torch.device("cpu")
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if use_cuda:
+        raise RuntimeError("use_cuda=True but torch sees no CUDA device; pass use_cuda=None")
+    return torch.device("cpu")
+
+
+def to_device(batch: Any, device: torch.device | str | None, non_blocking: bool = False) -> Any:
+    """Move every tensor in a (nested) tuple, list or dict to `device`; other values pass through."""
+    if device is None:
+        return batch
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=non_blocking)
+    if isinstance(batch, tuple | list):
+        return type(batch)(to_device(b, device, non_blocking) for b in batch)
+    if isinstance(batch, Mapping):
+        return {k: to_device(v, device, non_blocking) for k, v in batch.items()}
+    return batch
+
+
+def to_cpu(batch: Any) -> Any:
+    """Move every tensor in a (nested) batch to the CPU, detached."""
+    if isinstance(batch, torch.Tensor):
+        return batch.detach().cpu()
+    if isinstance(batch, tuple | list):
+        return type(batch)(to_cpu(b) for b in batch)
+    if isinstance(batch, Mapping):
+        return {k: to_cpu(v) for k, v in batch.items()}
+    return batch
+
+
+def find_bs(batch: Any) -> int:
+    """The batch size of a (nested) batch: the length of its first tensor."""
+    if isinstance(batch, torch.Tensor):
+        return batch.shape[0] if batch.ndim else 1
+    if isinstance(batch, tuple | list) and batch:
+        return find_bs(batch[0])
+    if isinstance(batch, Mapping) and batch:
+        return find_bs(next(iter(batch.values())))
+    raise TypeError(f"cannot find a batch size in {type(batch).__name__}; batches hold tensors")

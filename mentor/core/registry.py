@@ -1,0 +1,67 @@
+"""Explicit name -> factory registries (models, optimizers, losses)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Registry(Generic[F]):
+    """A named table of factories; `register` is a decorator, `create` builds by name.
+
+    Example:
+        >>> models = Registry("model")
+        >>> @models.register
+        ... def tiny(n_out: int = 2): ...
+        >>> models.create("tiny", n_out=3)
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.factories: dict[str, F] = {}
+
+    def register(self, factory: F, name: str | None = None) -> F:
+        """Add `factory` under `name` (default: its `__name__`); names are unique."""
+        key = name or factory.__name__
+        if key in self.factories:
+            raise ValueError(f"{self.kind} {key!r} is registered twice; pick another name")
+        self.factories[key] = factory
+        return factory
+
+    def get(self, name: str) -> F:
+        """The factory registered as `name`, with a helpful error when it is unknown."""
+        if name not in self.factories:
+            known = ", ".join(sorted(self.factories)) or "none yet"
+            raise KeyError(f"unknown {self.kind} {name!r}; known {self.kind}s: {known}")
+        return self.factories[name]
+
+    def create(self, name: str, **kwargs: Any) -> Any:
+        """Call the factory registered as `name` with `kwargs`."""
+        return self.get(name)(**kwargs)
+
+    def names(self) -> list[str]:
+        """The registered names, sorted."""
+        return sorted(self.factories)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.factories
+
+
+MODELS: Registry[Callable[..., Any]] = Registry("model")
+
+
+def register_model(factory: F) -> F:
+    """Decorator: add a model factory to the model registry under its function name."""
+    return MODELS.register(factory)
+
+
+def create_model(name: str, **kwargs: Any) -> Any:
+    """Build the registered model `name` with `kwargs` (e.g. `n_out=10`)."""
+    return MODELS.create(name, **kwargs)
+
+
+def list_models() -> list[str]:
+    """The names of all registered models."""
+    return MODELS.names()

@@ -1,0 +1,173 @@
+"""`ParamScheduler` and the fits built on schedules: one-cycle, SGDR, flat-cos, fine-tune."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mentor.optim import (
+    flat_cos_lr,
+    lr_per_group,
+    one_cycle_lr,
+    one_cycle_mom,
+    set_hyper,
+    sgdr_cycle_ends,
+    sgdr_lr,
+    sgdr_total_epochs,
+)
+from mentor.train.callback import Callback
+
+if TYPE_CHECKING:
+    from mentor.train.learner import Learner
+
+Schedule = Callable[[float], Any]
+
+
+class ParamScheduler(Callback):
+    """Sets optimizer hyper-parameters from schedules (pure functions of progress in [0, 1]).
+
+    Args:
+        scheds: hyper-parameter name ('lr', 'mom', 'sqr_mom', 'wd', 'eps') -> schedule. A
+            schedule returns one value or one per parameter group.
+
+    Example:
+        >>> learn.fit(3, cbs=[ParamScheduler({"lr": sched_cos(1e-2, 1e-4)})])
+    """
+
+    order = 10
+    run_valid = False
+
+    def __init__(self, scheds: dict[str, Schedule]) -> None:
+        super().__init__()
+        self.scheds = scheds
+        self.total = 0
+
+    def before_fit(self) -> None:
+        """Count the training batches of the whole fit."""
+        learn = self.learn
+        if not learn.n_iter:
+            raise ValueError(
+                "schedules need the number of training batches, but the training loader has no "
+                "length; give it a __len__ or use fit() with a constant learning rate"
+            )
+        self.total = learn.n_epoch * learn.n_iter
+
+    def before_batch(self) -> None:
+        """Apply every schedule at the current position."""
+        pos = min(self.learn.train_iter / self.total, 1.0)
+        for name, sched in self.scheds.items():
+            set_hyper(self.learn.opt, name, sched(pos))
+
+
+class CycleEnd(Callback):
+    """Calls `fn(learn, cycle)` after the last epoch of each SGDR cycle (e.g. to save a snapshot)."""
+
+    order = 70
+
+    def __init__(self, ends: Sequence[int], fn: Callable[[Learner, int], None]) -> None:
+        super().__init__()
+        self.ends, self.fn = list(ends), fn
+
+    def after_epoch(self) -> None:
+        """Call `fn` when this epoch closes a cycle."""
+        if self.learn.epoch + 1 in self.ends:
+            self.fn(self.learn, self.ends.index(self.learn.epoch + 1))
+
+
+def fit_one_cycle(
+    learn: Learner,
+    n_epoch: int,
+    lr_max: float | slice | Sequence[float] | None = None,
+    div: float = 25.0,
+    div_final: float = 1e5,
+    pct_start: float = 0.25,
+    moms: tuple[float, float, float] | None = (0.95, 0.85, 0.95),
+    wd: float | None = None,
+    cbs: Sequence[Callback] = (),
+    **fit_kw: Any,
+) -> None:
+    """Train with the one-cycle policy: cosine warm-up of the learning rate from
+    `lr_max / div` to `lr_max` over `pct_start` of the batches, then cosine annealing to
+    `lr_max / div_final`; momentum moves the other way (`moms`: start, middle, end).
+
+    Args:
+        lr_max: a float, one per parameter group, or `slice(hi)` / `slice(lo, hi)`
+            (default `learn.lr`). moms: None leaves momentum alone.
+        **fit_kw: `reset_opt`, `checkpoint_every`, `resume_from` (see `Learner.fit`).
+    """
+    lrs = _group_lrs(learn, lr_max)
+    scheds: dict[str, Schedule] = {"lr": one_cycle_lr(lrs, div, div_final, pct_start)}
+    if moms is not None:
+        scheds["mom"] = one_cycle_mom(moms, pct_start)
+    learn.fit(n_epoch, lrs, wd, [ParamScheduler(scheds), *cbs], **fit_kw)
+
+
+def fit_sgdr(
+    learn: Learner,
+    n_cycles: int,
+    cycle_len: int,
+    lr_max: float | slice | Sequence[float] | None = None,
+    cycle_mult: int = 1,
+    on_cycle_end: Callable[[Learner, int], None] | None = None,
+    wd: float | None = None,
+    cbs: Sequence[Callback] = (),
+    **fit_kw: Any,
+) -> None:
+    """Cosine annealing with warm restarts: `n_cycles` cycles, the first `cycle_len` epochs
+    long, each next one `cycle_mult` times longer.
+
+    Args:
+        on_cycle_end: called as `fn(learn, cycle)` after each cycle, e.g.
+            `lambda learn, c: learn.save(f"snapshot{c}")`.
+    """
+    lrs = _group_lrs(learn, lr_max)
+    n_epoch = sgdr_total_epochs(n_cycles, cycle_len, cycle_mult)
+    extra: list[Callback] = [ParamScheduler({"lr": sgdr_lr(lrs, n_cycles, cycle_len, cycle_mult)})]
+    if on_cycle_end is not None:
+        extra.append(CycleEnd(sgdr_cycle_ends(n_cycles, cycle_len, cycle_mult), on_cycle_end))
+    learn.fit(n_epoch, lrs, wd, [*extra, *cbs], **fit_kw)
+
+
+def fit_flat_cos(
+    learn: Learner,
+    n_epoch: int,
+    lr: float | slice | Sequence[float] | None = None,
+    pct_start: float = 0.75,
+    wd: float | None = None,
+    cbs: Sequence[Callback] = (),
+    **fit_kw: Any,
+) -> None:
+    """A flat learning rate for `pct_start` of the batches, then cosine annealing."""
+    lrs = _group_lrs(learn, lr)
+    scheds: dict[str, Schedule] = {"lr": flat_cos_lr(lrs, pct_start)}
+    learn.fit(n_epoch, lrs, wd, [ParamScheduler(scheds), *cbs], **fit_kw)
+
+
+def fine_tune(
+    learn: Learner,
+    epochs: int,
+    base_lr: float = 2e-3,
+    freeze_epochs: int = 1,
+    lr_mult: float = 100,
+    pct_start: float = 0.3,
+    div: float = 5.0,
+    **fit_kw: Any,
+) -> None:
+    """Transfer learning in two steps: train the head with the body frozen for
+    `freeze_epochs`, then unfreeze and train everything for `epochs` with discriminative
+    learning rates from `base_lr / 2 / lr_mult` (first group) to `base_lr / 2` (head).
+    """
+    learn.freeze()
+    fit_one_cycle(learn, freeze_epochs, slice(base_lr), pct_start=0.99, **fit_kw)
+    base_lr /= 2
+    learn.unfreeze()
+    fit_one_cycle(learn, epochs, slice(base_lr / lr_mult, base_lr), div=div,
+                  pct_start=pct_start, **fit_kw)
+
+
+def _group_lrs(learn: Learner, lr: float | slice | Sequence[float] | None) -> np.ndarray:
+    if learn.opt is None:
+        learn.create_opt()
+    return np.array(lr_per_group(learn.lr if lr is None else lr, learn.n_groups))

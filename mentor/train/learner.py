@@ -1,0 +1,402 @@
+"""`Learner`: a model, its data, a loss and an optimizer, and the training loop that joins them."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from mentor.data.loaders import DataLoaders, DeviceLoader
+from mentor.optim import Adam, freeze_to, lr_per_group, param_groups, set_hyper
+from mentor.train.callback import (
+    EVENTS,
+    Callback,
+    CancelBatch,
+    CancelEpoch,
+    CancelFit,
+    CancelTrain,
+    CancelValidate,
+    handlers,
+)
+from mentor.train.errors import check_data, default_loss, explain_loss_error
+from mentor.train.metrics import Metric, as_metric
+from mentor.train.progress import ProgressCallback
+from mentor.train.recorder import Recorder
+from mentor.train.terminate import TerminateOnNaN
+
+OptFunc = Callable[..., torch.optim.Optimizer]
+Splitter = Callable[[nn.Module], list[list[nn.Parameter]]]
+
+
+class Learner:
+    """Trains `model` on `dls` with `loss_func` and an optimizer built by `opt_func`.
+
+    Args:
+        dls: a `DataLoaders`, or a `(train, valid)` pair of batch iterables (plain
+            `torch.utils.data.DataLoader`s work). Batches are `(x, y)` or `(*xs, y)`.
+        model: any `nn.Module`.
+        loss_func: called as `loss_func(pred, y)`; None takes `dls.loss_func` or infers it
+            from the first batch (integer targets: cross-entropy, float targets: MSE).
+        opt_func: optimizer factory `opt_func(param_groups, lr=...)` (default `Adam`).
+        lr: default learning rate (1e-3). splitter: `model -> list of parameter groups` for
+            discriminative learning rates and freezing (default: one group).
+        metrics: functions `(pred, y) -> tensor` or `Metric`s, computed on validation.
+        cbs: extra callbacks. wd: weight decay (0.01); wd_bn_bias: decay biases and
+            normalization weights too (False). train_bn: batch-norm trains in frozen groups.
+        path: folder for saved models (`path/model_dir`).
+
+    Example:
+        >>> learn = Learner(dls, nn.Sequential(nn.Flatten(), nn.Linear(64, 10)),
+        ...                 loss_func=nn.CrossEntropyLoss(), metrics=[accuracy])
+        >>> learn.fit_one_cycle(3, 1e-2)
+    """
+
+    def __init__(
+        self,
+        dls: DataLoaders | Sequence[Iterable[Any]],
+        model: nn.Module,
+        loss_func: Callable[..., torch.Tensor] | None = None,
+        opt_func: OptFunc = Adam,
+        lr: float = 1e-3,
+        splitter: Splitter | None = None,
+        metrics: Sequence[Any] | Any = (),
+        cbs: Sequence[Callback] = (),
+        wd: float = 0.01,
+        wd_bn_bias: bool = False,
+        train_bn: bool = True,
+        path: str | Path = ".",
+        model_dir: str = "models",
+    ) -> None:
+        self.dls = dls if isinstance(dls, DataLoaders) else DataLoaders(*dls)
+        self.model = model.to(self.dls.device)
+        self.loss_func = loss_func or getattr(self.dls, "loss_func", None) or default_loss(self.dls)
+        self.opt_func, self.lr, self.splitter = opt_func, lr, splitter
+        metric_list = metrics if isinstance(metrics, Sequence) else [metrics]
+        self.metrics: list[Metric] = [as_metric(m) for m in metric_list]
+        self.wd, self.wd_bn_bias, self.train_bn = wd, wd_bn_bias, train_bn
+        self.path, self.model_dir = Path(path), model_dir
+        self.opt: torch.optim.Optimizer | None = None
+        self.layer_groups: list[list[nn.Parameter]] = []
+        self.scaler = torch.amp.GradScaler("cuda", enabled=False)
+        self.autocast: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+        self.epoch, self.n_epoch, self.iter, self.train_iter, self.n_iter = 0, 1, 0, 0, 0
+        self.training = False
+        self.skip_batches = 0
+        self.dl: Iterable[Any] | None = None
+        self.xb: tuple[Any, ...] = ()
+        self.yb: tuple[Any, ...] = ()
+        self.pred: Any = None
+        self.loss_grad = self.loss = torch.zeros(())
+        self.said_no_valid = False
+        self.cbs: list[Callback] = []
+        self._handlers: dict[str, tuple[tuple[Callable[[], None], ...], ...]] = {}
+        self.recorder = Recorder()
+        self.progress = ProgressCallback()
+        self.add_cbs([self.recorder, self.progress, TerminateOnNaN(), *cbs])
+
+    # ----- callbacks -----
+    def add_cbs(self, cbs: Iterable[Callback]) -> None:
+        """Attach callbacks (kept sorted by `order`)."""
+        for cb in cbs:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"{cb!r} is not a Callback; subclass mentor.train.Callback")
+            cb.learn = self
+            self.cbs.append(cb)
+        self._sort_cbs()
+
+    def remove_cbs(self, cbs: Iterable[Callback]) -> None:
+        """Detach callbacks."""
+        for cb in cbs:
+            self.cbs.remove(cb)
+        self._sort_cbs()
+
+    @contextlib.contextmanager
+    def added_cbs(self, cbs: Iterable[Callback]) -> Iterator[None]:
+        """Attach callbacks for the duration of a `with` block."""
+        cbs = list(cbs)
+        self.add_cbs(cbs)
+        try:
+            yield
+        finally:
+            self.remove_cbs(cbs)
+
+    def _sort_cbs(self) -> None:
+        self.cbs.sort(key=lambda cb: cb.order)
+        self._handlers = {}
+        for event in EVENTS:
+            train_cbs, valid_cbs = handlers(self.cbs, event)
+            self._handlers[event] = (
+                tuple(getattr(cb, event) for cb in valid_cbs),
+                tuple(getattr(cb, event) for cb in train_cbs),
+            )
+
+    def _event(self, name: str) -> None:
+        for handler in self._handlers[name][self.training]:
+            handler()
+
+    # ----- the loop: fit -> epoch -> batch -> step -----
+    def fit(
+        self,
+        n_epoch: int,
+        lr: float | slice | Sequence[float] | None = None,
+        wd: float | None = None,
+        cbs: Sequence[Callback] = (),
+        reset_opt: bool = False,
+        checkpoint_every: str | int | None = None,
+        resume_from: str | Path | None = None,
+    ) -> None:
+        """Train for `n_epoch` epochs at a constant learning rate (default `self.lr`).
+
+        Args:
+            lr: a float, one per parameter group, or `slice(hi)` / `slice(lo, hi)`.
+            wd: weight decay for this fit. cbs: callbacks for this fit only.
+            reset_opt: build a fresh optimizer (losing its state).
+            checkpoint_every: 'epoch' or a number of batches: write a checkpoint that
+                `resume_from` continues exactly. resume_from: a checkpoint file.
+        """
+        from mentor.train.checkpoint import checkpoint_callbacks
+
+        if reset_opt or self.opt is None:
+            self.create_opt()
+        set_hyper(self.opt, "lr", lr_per_group(self.lr if lr is None else lr, self.n_groups))
+        if wd is not None:
+            set_hyper(self.opt, "wd", wd)
+        self.n_iter = check_data(self.dls)
+        self.n_epoch, self.epoch, self.train_iter, self.skip_batches = n_epoch, 0, 0, 0
+        extra = [*cbs, *checkpoint_callbacks(self, checkpoint_every, resume_from)]
+        with self.added_cbs(extra):
+            try:
+                self._event("before_fit")
+                for self.epoch in range(self.epoch, self.n_epoch):
+                    self._run_epoch()
+            except CancelFit:
+                pass
+            self._event("after_fit")
+
+    def _run_epoch(self) -> None:
+        try:
+            self._event("before_epoch")
+            for self.training in (True, False):
+                dl = self.dls.train if self.training else self._valid_loader()
+                if dl is None:
+                    continue
+                self.dl = dl
+                self.model.train(self.training)
+                phase = "train" if self.training else "validate"
+                try:
+                    self._event(f"before_{phase}")
+                    with torch.set_grad_enabled(self.training):
+                        for self.iter, batch in self._batches(dl):
+                            self._run_batch(batch)
+                except (CancelTrain, CancelValidate):
+                    pass
+                self._event(f"after_{phase}")
+        except CancelEpoch:
+            pass
+        self._event("after_epoch")
+
+    def _run_batch(self, batch: Any) -> None:
+        self.xb, self.yb = split_batch(batch)
+        try:
+            self._event("before_batch")
+            with self.autocast:
+                self.pred = self.model(*self.xb)
+                self._event("after_pred")
+                self.loss_grad = self._compute_loss(self.pred, self.yb)
+                self.loss = self.loss_grad.detach()
+                self._event("after_loss")
+            if self.training:
+                self._event("before_backward")
+                self.scaler.scale(self.loss_grad).backward()
+                self._event("before_step")
+                self.scaler.step(self.opt)
+                self.scaler.update()
+                self._event("after_step")
+                self.opt.zero_grad(set_to_none=True)  # type: ignore[union-attr]
+        except CancelBatch:
+            pass
+        self._event("after_batch")
+        self.train_iter += self.training
+
+    def _compute_loss(self, pred: Any, yb: tuple[Any, ...]) -> torch.Tensor:
+        try:
+            return self.loss_func(pred, *yb)
+        except (RuntimeError, ValueError, IndexError) as err:
+            raise ValueError(explain_loss_error(self.loss_func, pred, yb, err)) from err
+
+    def _batches(self, dl: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+        """Numbered batches of `dl`, past those a mid-epoch checkpoint already trained on."""
+        batches = iter(dl)
+        skip = self.skip_batches if self.training else 0
+        for _ in range(skip):
+            next(batches)
+        return enumerate(batches, skip)
+
+    def _valid_loader(self) -> DeviceLoader | None:
+        valid = self.dls.valid
+        empty = valid is None or (valid.has_len() and len(valid) == 0)
+        if empty and not self.said_no_valid:
+            warnings.warn("no validation set (it is empty): training without validation", stacklevel=4)
+            self.said_no_valid = True
+        return None if empty else valid
+
+    # ----- optimizer, parameter groups, freezing -----
+    def create_opt(self) -> None:
+        """Build the optimizer over the splitter's parameter groups."""
+        self.layer_groups = self.splitter(self.model) if self.splitter else [list(self.model.parameters())]
+        groups = param_groups(self.model, lambda _: self.layer_groups, self.wd, self.wd_bn_bias)
+        self.opt = self.opt_func(groups, lr=self.lr)
+
+    @property
+    def n_groups(self) -> int:
+        """The number of layer groups (for discriminative learning rates)."""
+        return len(self.layer_groups)
+
+    def freeze_to(self, n: int, bn_freeze: bool = False) -> None:
+        """Train only the layer groups from `n` on (negative counts from the end).
+
+        Batch-norm layers keep training in frozen groups when `train_bn`; `bn_freeze=True`
+        also keeps their running statistics fixed.
+        """
+        from mentor.train.freeze import BnFreeze
+
+        if self.opt is None:
+            self.create_opt()
+        freeze_to(self.model, self.layer_groups, n, self.train_bn)
+        self.remove_cbs([cb for cb in self.cbs if isinstance(cb, BnFreeze)])
+        if bn_freeze:
+            self.add_cbs([BnFreeze(n)])
+
+    def freeze(self, bn_freeze: bool = False) -> None:
+        """Train only the last layer group (the head)."""
+        self.freeze_to(-1, bn_freeze)
+
+    def unfreeze(self) -> None:
+        """Train every layer group."""
+        self.freeze_to(0)
+
+    # ----- schedules (see mentor.train.fits) -----
+    def fit_one_cycle(self, n_epoch: int, lr_max: Any = None, **kwargs: Any) -> None:
+        """One-cycle training; see `mentor.train.fits.fit_one_cycle`."""
+        from mentor.train.fits import fit_one_cycle
+
+        fit_one_cycle(self, n_epoch, lr_max, **kwargs)
+
+    def fit_sgdr(self, n_cycles: int, cycle_len: int, lr_max: Any = None, **kwargs: Any) -> None:
+        """Cosine annealing with warm restarts; see `mentor.train.fits.fit_sgdr`."""
+        from mentor.train.fits import fit_sgdr
+
+        fit_sgdr(self, n_cycles, cycle_len, lr_max, **kwargs)
+
+    def fit_flat_cos(self, n_epoch: int, lr: Any = None, **kwargs: Any) -> None:
+        """Flat learning rate then cosine annealing; see `mentor.train.fits.fit_flat_cos`."""
+        from mentor.train.fits import fit_flat_cos
+
+        fit_flat_cos(self, n_epoch, lr, **kwargs)
+
+    def fine_tune(self, epochs: int, base_lr: float = 2e-3, **kwargs: Any) -> None:
+        """Train the head frozen, then everything; see `mentor.train.fits.fine_tune`."""
+        from mentor.train.fits import fine_tune
+
+        fine_tune(self, epochs, base_lr, **kwargs)
+
+    def lr_find(self, **kwargs: Any) -> Any:
+        """The learning-rate finder; see `mentor.callbacks.lr_finder.lr_find`."""
+        from mentor.callbacks.lr_finder import lr_find
+
+        return lr_find(self, **kwargs)
+
+    # ----- mixed precision (see mentor.callbacks.mixed_precision) -----
+    def to_bf16(self) -> Learner:
+        """Train with bfloat16 autocast (CPU and CUDA)."""
+        from mentor.callbacks.mixed_precision import set_precision
+
+        return set_precision(self, torch.bfloat16)
+
+    def to_fp16(self) -> Learner:
+        """Train with float16 autocast and a gradient scaler (CUDA only)."""
+        from mentor.callbacks.mixed_precision import set_precision
+
+        return set_precision(self, torch.float16)
+
+    def to_fp32(self) -> Learner:
+        """Train in full precision again."""
+        from mentor.callbacks.mixed_precision import set_precision
+
+        return set_precision(self, None)
+
+    # ----- evaluation, prediction, persistence, inspection (see mentor.train.inference) -----
+    def validate(self, dl: Iterable[Any] | None = None) -> dict[str, float]:
+        """The validation loss and metrics on `dl` (default: the validation set), through the
+        callbacks' validation events; returns `{'valid_loss': ..., <metric>: ...}`."""
+        loader = self.dls.valid if dl is None else DeviceLoader(dl, self.dls.device)
+        if loader is None:
+            raise ValueError("there is no validation set; pass dl= to validate on other data")
+        self.training, self.dl = False, loader
+        self.model.eval()
+        try:
+            self._event("before_validate")
+            with torch.no_grad():
+                for self.iter, batch in enumerate(loader):
+                    self._run_batch(batch)
+        except CancelValidate:
+            pass
+        self._event("after_validate")
+        return dict(self.recorder.last_valid)
+
+    def get_preds(self, dl: Iterable[Any] | None = None, **kwargs: Any) -> tuple[Any, ...]:
+        """Predictions and targets on `dl`; see `mentor.train.inference.get_preds`."""
+        from mentor.train.inference import get_preds
+
+        return get_preds(self, dl, **kwargs)
+
+    def predict(self, item: torch.Tensor) -> tuple[Any, torch.Tensor]:
+        """The decoded prediction and the activated output for one item (no batch axis)."""
+        from mentor.train.inference import predict
+
+        return predict(self, item)
+
+    def save(self, name: str, with_opt: bool = True) -> Path:
+        """Save the weights (and optimizer state) to `path/model_dir/name.pth`."""
+        from mentor.train.checkpoint import save_learner
+
+        return save_learner(self, name, with_opt)
+
+    def load(self, name: str | Path, with_opt: bool = True, strict: bool = True) -> Learner:
+        """Load what `save` wrote (a name in `path/model_dir` or a file path)."""
+        from mentor.train.checkpoint import load_learner_state
+
+        load_learner_state(self, name, with_opt, strict)
+        return self
+
+    def summary(self) -> Any:
+        """A table of the model's layers: output shape, parameters, trainable; with totals."""
+        from mentor.train.summary import learner_summary
+
+        return learner_summary(self)
+
+    def show_training_loop(self) -> str:
+        """Which callbacks run at each event, in order; printed and returned."""
+        lines = []
+        for event in EVENTS:
+            train_cbs, valid_cbs = handlers(self.cbs, event)
+            names = [type(cb).__name__ for cb in dict.fromkeys((*train_cbs, *valid_cbs))]
+            lines.append(f"{event:<16} {', '.join(names) if names else '-'}")
+        text = "\n".join(lines)
+        print(text)
+        return text
+
+
+def split_batch(batch: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """`(x, y)` -> ((x,), (y,)); `(*xs, y)` -> (xs, (y,)); a lone tensor -> ((x,), ())."""
+    if isinstance(batch, tuple | list):
+        if len(batch) == 1:
+            return (batch[0],), ()
+        return tuple(batch[:-1]), (batch[-1],)
+    return (batch,), ()
+

@@ -60,3 +60,22 @@ def machine() -> str:
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
         f"torch {torch.__version__}, python {platform.python_version()}"
     )
+
+
+def small_cnn(n_out: int = 2) -> torch.nn.Module:
+    """The small CNN of the benchmarks and tests: three stride-2 convolutions, 28x28 -> 4x4."""
+    from torch import nn
+
+    def conv(c_in: int, c_out: int) -> nn.Sequential:
+        return nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()
+        )
+
+    return nn.Sequential(
+        conv(1, 8),
+        conv(8, 16),
+        conv(16, 32),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, n_out),
+    )

@@ -35,7 +35,9 @@ class CSVLogger(Callback):
         """Write this epoch's row."""
         row = self.learn.recorder.values[-1]
         with self.file.open("a", newline="") as out:
-            csv.writer(out).writerow([row.get(name, "") for name in self.learn.recorder.metric_names])
+            csv.writer(out).writerow(
+                [row.get(name, "") for name in self.learn.recorder.metric_names]
+            )
 
     def read_log(self) -> list[dict[str, str]]:
         """The rows written so far."""

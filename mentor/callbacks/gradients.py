@@ -23,8 +23,8 @@ class GradientClip(Callback):
     def before_step(self) -> None:
         """Unscale (under float16 loss scaling) and clip."""
         learn = self.learn
-        learn.scaler.unscale_(learn.opt)  # type: ignore[arg-type]
-        params = [p for group in learn.opt.param_groups for p in group["params"]]  # type: ignore[union-attr]
+        learn.scaler.unscale_(learn.opt)
+        params = [p for group in learn.opt.param_groups for p in group["params"]]
         torch.nn.utils.clip_grad_norm_(params, self.max_norm, self.norm_type, foreach=True)
 
 

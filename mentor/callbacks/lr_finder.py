@@ -58,7 +58,7 @@ class LRFinder(Callback):
         learn = self.learn
         self.saved = {
             "model": {k: v.detach().clone() for k, v in learn.model.state_dict().items()},
-            "opt": _clone(learn.opt.state_dict()),  # type: ignore[union-attr]
+            "opt": _clone(learn.opt.state_dict()),
             "rng": get_rng_state(),
         }
         self.best_loss = math.inf
@@ -84,8 +84,8 @@ class LRFinder(Callback):
         """Put the weights, optimizer state and generators back exactly as they were."""
         learn = self.learn
         learn.model.load_state_dict(self.saved["model"])
-        learn.opt.load_state_dict(self.saved["opt"])  # type: ignore[union-attr]
-        learn.opt.zero_grad(set_to_none=True)  # type: ignore[union-attr]
+        learn.opt.load_state_dict(self.saved["opt"])
+        learn.opt.zero_grad(set_to_none=True)
         set_rng_state(self.saved["rng"])
 
 
@@ -113,8 +113,6 @@ def lr_find(
         >>> learn.fit_one_cycle(3, suggestions.valley)
     """
     funcs = suggest_funcs if suggest_funcs is not None else (valley, minimum, steep, slide)
-    if learn.opt is None:
-        learn.create_opt()
     n_batches = len(learn.dls.train) if learn.dls.train.has_len() else 1
     n_epoch = math.ceil(num_it / max(n_batches, 1))
     shown, learn.progress.show = learn.progress.show, False
@@ -138,7 +136,9 @@ def trim_sweep(lrs: np.ndarray, losses: np.ndarray, skip_end: int = 5) -> tuple[
         lrs, losses = lrs[:-skip_end], losses[:-skip_end]
     finite = np.isfinite(losses)
     if not finite.any():
-        raise ValueError("the learning-rate sweep recorded no finite loss; check the data and model")
+        raise ValueError(
+            "the learning-rate sweep recorded no finite loss; check the data and model"
+        )
     return lrs[finite], losses[finite]
 
 

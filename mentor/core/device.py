@@ -24,7 +24,7 @@ def default_device(use_cuda: bool | None = None) -> torch.device:
 
 
 def to_device(batch: Any, device: torch.device | str | None, non_blocking: bool = False) -> Any:
-    """Move every tensor in a (nested) tuple, list or dict to `device`; other values pass through."""
+    """Move every tensor in a (nested) tuple, list or dict to `device`; the rest passes through."""
     if device is None:
         return batch
     if isinstance(batch, torch.Tensor):

@@ -54,7 +54,8 @@ MODELS: Registry[Callable[..., Any]] = Registry("model")
 
 def register_model(factory: F) -> F:
     """Decorator: add a model factory to the model registry under its function name."""
-    return MODELS.register(factory)
+    MODELS.register(factory)
+    return factory
 
 
 def create_model(name: str, **kwargs: Any) -> Any:

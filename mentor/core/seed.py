@@ -28,7 +28,7 @@ def set_seed(seed: int, reproducible: bool = True) -> None:
 
 def get_rng_state() -> dict[str, Any]:
     """Every generator's state, as tensors and plain values (loadable without pickle)."""
-    np_state = np.random.get_state()
+    np_state: tuple[Any, ...] = np.random.get_state()  # type: ignore[assignment]
     state: dict[str, Any] = {
         "python": random.getstate(),
         "numpy_key": torch.from_numpy(np.array(np_state[1], dtype=np.int64)),

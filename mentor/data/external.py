@@ -26,8 +26,14 @@ def untar_data(name: str, dest: str | Path | None = None) -> Path:
     root = data_path()
     if (root / name).is_dir():
         return root / name
-    archive = next((root / f"{name}{ext}" for ext in (".tar", ".tar.gz", ".tgz")
-                    if (root / f"{name}{ext}").exists()), None)
+    archive = next(
+        (
+            root / f"{name}{ext}"
+            for ext in (".tar", ".tar.gz", ".tgz")
+            if (root / f"{name}{ext}").exists()
+        ),
+        None,
+    )
     if archive is None:
         raise FileNotFoundError(
             f"data set {name!r} not found in {str(root)!r} (as a folder or a .tar/.tar.gz "

@@ -34,7 +34,9 @@ class TensorLoader:
             raise ValueError("TensorLoader needs at least one tensor")
         sizes = {t.shape[0] for t in tensors}
         if len(sizes) != 1:
-            raise ValueError(f"tensors must have the same number of items, got sizes {sorted(sizes)}")
+            raise ValueError(
+                f"tensors must have the same number of items, got sizes {sorted(sizes)}"
+            )
         if bs < 1:
             raise ValueError(f"batch size must be at least 1, got bs={bs}")
         self.tensors = tensors

@@ -70,7 +70,9 @@ class Callback:
     def learn(self) -> Learner:
         """The learner this callback is attached to."""
         if self._learn is None:
-            raise RuntimeError(f"{type(self).__name__} is not attached to a Learner; add it with cbs=")
+            raise RuntimeError(
+                f"{type(self).__name__} is not attached to a Learner; add it with cbs="
+            )
         return self._learn
 
     @learn.setter

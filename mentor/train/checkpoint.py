@@ -63,9 +63,7 @@ def load_learner_state(
     state = load_file(model_file(learn, name))
     learn.model.load_state_dict(state["model"], strict=strict)
     if with_opt and "opt" in state:
-        if learn.opt is None:
-            learn.create_opt()
-        learn.opt.load_state_dict(state["opt"])  # type: ignore[union-attr]
+        learn.opt.load_state_dict(state["opt"])
 
 
 class CheckpointCallback(Callback):
@@ -124,7 +122,7 @@ class CheckpointCallback(Callback):
         learn = self.learn
         state: dict[str, Any] = {
             "model": learn.model.state_dict(),
-            "opt": learn.opt.state_dict(),  # type: ignore[union-attr]
+            "opt": learn.opt.state_dict(),
             "scaler": learn.scaler.state_dict(),
             "epoch": epoch,
             "batch": batch,
@@ -146,7 +144,7 @@ class CheckpointCallback(Callback):
                 "resume with the same fit call and data"
             )
         learn.model.load_state_dict(state["model"])
-        learn.opt.load_state_dict(state["opt"])  # type: ignore[union-attr]
+        learn.opt.load_state_dict(state["opt"])
         if state["scaler"]:
             learn.scaler.load_state_dict(state["scaler"])
         for cb in learn.cbs:

@@ -26,8 +26,9 @@ def _fbeta(tp: Tensor, predicted: Tensor, actual: Tensor, beta: float) -> Tensor
     return _safe_div((1 + b2) * tp, b2 * actual + predicted)
 
 
-def _average(scores: Tensor, counts: Tensor, average: str, pos_label: int,
-             only_present: bool) -> float:
+def _average(
+    scores: Tensor, counts: Tensor, average: str, pos_label: int, only_present: bool
+) -> float:
     """Average per-class scores: 'binary', 'macro', 'weighted' ('micro' is handled earlier)."""
     _, predicted, actual = counts
     if average == "binary":
@@ -66,12 +67,14 @@ class ClassScore(SumMetric):
         axis: the class axis of pred; default -1.
     """
 
-    def __init__(self, name: str, average: Average = "binary", pos_label: int = 1,
-                 axis: int = -1) -> None:
+    def __init__(
+        self, name: str, average: Average = "binary", pos_label: int = 1, axis: int = -1
+    ) -> None:
         super().__init__(name)
         if average not in ("binary", "macro", "micro", "weighted"):
-            raise ValueError(f"{name}: average={average!r} is not one of 'binary', 'macro', "
-                             "'micro', 'weighted'")
+            raise ValueError(
+                f"{name}: average={average!r} is not one of 'binary', 'macro', 'micro', 'weighted'"
+            )
         self.average = average
         self.pos_label = pos_label
         self.axis = axis
@@ -84,10 +87,12 @@ class ClassScore(SumMetric):
         """Per-class true positive, predicted and actual counts of this batch."""
         n_classes = pred.shape[self.axis] if pred.ndim > 0 else 0
         if self.average == "binary" and (n_classes != 2 or self.pos_label not in (0, 1)):
-            raise ValueError(f"{self.name}: average='binary' needs 2 classes and pos_label 0 "
-                             f"or 1, got {n_classes} classes on axis {self.axis} and "
-                             f"pos_label={self.pos_label}; pass average='macro', 'micro' or "
-                             "'weighted' for more classes")
+            raise ValueError(
+                f"{self.name}: average='binary' needs 2 classes and pos_label 0 "
+                f"or 1, got {n_classes} classes on axis {self.axis} and "
+                f"pos_label={self.pos_label}; pass average='macro', 'micro' or "
+                "'weighted' for more classes"
+            )
         pred_cls, targ_cls = _class_indices(self.name, pred, targ, self.axis)
         counts = _class_counts(pred_cls, targ_cls, n_classes)
         return counts.reshape(-1), targ_cls.numel()
@@ -108,8 +113,13 @@ class Precision(ClassScore):
     Args: average ('binary'), pos_label (1), axis (-1), name ('precision_score'); see ClassScore.
     """
 
-    def __init__(self, average: Average = "binary", pos_label: int = 1, axis: int = -1,
-                 name: str = "precision_score") -> None:
+    def __init__(
+        self,
+        average: Average = "binary",
+        pos_label: int = 1,
+        axis: int = -1,
+        name: str = "precision_score",
+    ) -> None:
         super().__init__(name, average, pos_label, axis)
 
     def score(self, tp: Tensor, predicted: Tensor, actual: Tensor) -> Tensor:
@@ -123,8 +133,13 @@ class Recall(ClassScore):
     Args: average ('binary'), pos_label (1), axis (-1), name ('recall_score'); see ClassScore.
     """
 
-    def __init__(self, average: Average = "binary", pos_label: int = 1, axis: int = -1,
-                 name: str = "recall_score") -> None:
+    def __init__(
+        self,
+        average: Average = "binary",
+        pos_label: int = 1,
+        axis: int = -1,
+        name: str = "recall_score",
+    ) -> None:
         super().__init__(name, average, pos_label, axis)
 
     def score(self, tp: Tensor, predicted: Tensor, actual: Tensor) -> Tensor:
@@ -139,8 +154,14 @@ class FBeta(ClassScore):
     ClassScore.
     """
 
-    def __init__(self, beta: float = 2.0, average: Average = "binary", pos_label: int = 1,
-                 axis: int = -1, name: str = "fbeta_score") -> None:
+    def __init__(
+        self,
+        beta: float = 2.0,
+        average: Average = "binary",
+        pos_label: int = 1,
+        axis: int = -1,
+        name: str = "fbeta_score",
+    ) -> None:
         super().__init__(name, average, pos_label, axis)
         self.beta = beta
 
@@ -155,8 +176,13 @@ class F1Score(FBeta):
     Args: average ('binary'), pos_label (1), axis (-1), name ('f1_score'); see ClassScore.
     """
 
-    def __init__(self, average: Average = "binary", pos_label: int = 1, axis: int = -1,
-                 name: str = "f1_score") -> None:
+    def __init__(
+        self,
+        average: Average = "binary",
+        pos_label: int = 1,
+        axis: int = -1,
+        name: str = "f1_score",
+    ) -> None:
         super().__init__(1.0, average, pos_label, axis, name)
 
 
@@ -172,13 +198,19 @@ class FBetaMulti(SumMetric):
         name: column name; default 'fbeta_score'.
     """
 
-    def __init__(self, beta: float = 2.0, thresh: float = 0.5,
-                 average: MultiAverage = "samples", sigmoid: bool = True,
-                 name: str = "fbeta_score") -> None:
+    def __init__(
+        self,
+        beta: float = 2.0,
+        thresh: float = 0.5,
+        average: MultiAverage = "samples",
+        sigmoid: bool = True,
+        name: str = "fbeta_score",
+    ) -> None:
         super().__init__(name)
         if average not in ("samples", "macro", "micro", "weighted"):
-            raise ValueError(f"{name}: average={average!r} is not one of 'samples', 'macro', "
-                             "'micro', 'weighted'")
+            raise ValueError(
+                f"{name}: average={average!r} is not one of 'samples', 'macro', 'micro', 'weighted'"
+            )
         self.beta = beta
         self.thresh = thresh
         self.average = average
@@ -211,8 +243,9 @@ class FBetaMulti(SumMetric):
         return _average(scores, counts, self.average, 0, only_present=False)
 
 
-def fbeta(beta: float = 2.0, thresh: float = 0.5, average: MultiAverage = "samples",
-          sigmoid: bool = True) -> FBetaMulti:
+def fbeta(
+    beta: float = 2.0, thresh: float = 0.5, average: MultiAverage = "samples", sigmoid: bool = True
+) -> FBetaMulti:
     """Multi-label F-beta Metric: `metrics=[fbeta(beta=1, average='macro')]` (see FBetaMulti).
 
     Args:

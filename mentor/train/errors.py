@@ -52,9 +52,11 @@ def _hint(loss_func: Callable[..., Any], pred: Any, yb: tuple[Any, ...]) -> str:
     target = yb[0]
     is_ce = isinstance(loss_func, nn.CrossEntropyLoss | CrossEntropyLossFlat)
     if is_ce and not target.is_floating_point() and target.numel():
-        n_out = pred.shape[-1] if isinstance(loss_func, nn.CrossEntropyLoss) else pred.shape[
-            getattr(loss_func, "axis", -1)
-        ]
+        n_out = (
+            pred.shape[-1]
+            if isinstance(loss_func, nn.CrossEntropyLoss)
+            else pred.shape[getattr(loss_func, "axis", -1)]
+        )
         top = int(target.max())
         if top >= n_out:
             return (
@@ -63,11 +65,15 @@ def _hint(loss_func: Callable[..., Any], pred: Any, yb: tuple[Any, ...]) -> str:
                 f"{top + 1} outputs (n_out={top + 1})"
             )
     if is_ce and target.is_floating_point():
-        return "cross-entropy wants integer class indices as targets; for several labels per "\
+        return (
+            "cross-entropy wants integer class indices as targets; for several labels per "
             "item use BCEWithLogitsLossFlat, for numbers MSELossFlat"
+        )
     if is_ce and target.ndim == pred.ndim:
-        return f"cross-entropy wants targets of shape {list(pred.shape[:-1])} (one class index "\
+        return (
+            f"cross-entropy wants targets of shape {list(pred.shape[:-1])} (one class index "
             f"per item), got {list(target.shape)}; squeeze the extra axis of the targets"
+        )
     return ""
 
 

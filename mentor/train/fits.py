@@ -62,7 +62,7 @@ class ParamScheduler(Callback):
 
 
 class CycleEnd(Callback):
-    """Calls `fn(learn, cycle)` after the last epoch of each SGDR cycle (e.g. to save a snapshot)."""
+    """Calls `fn(learn, cycle)` after the last epoch of each SGDR cycle (e.g. to save snapshots)."""
 
     order = 70
 
@@ -163,11 +163,10 @@ def fine_tune(
     fit_one_cycle(learn, freeze_epochs, slice(base_lr), pct_start=0.99, **fit_kw)
     base_lr /= 2
     learn.unfreeze()
-    fit_one_cycle(learn, epochs, slice(base_lr / lr_mult, base_lr), div=div,
-                  pct_start=pct_start, **fit_kw)
+    fit_one_cycle(
+        learn, epochs, slice(base_lr / lr_mult, base_lr), div=div, pct_start=pct_start, **fit_kw
+    )
 
 
 def _group_lrs(learn: Learner, lr: float | slice | Sequence[float] | None) -> np.ndarray:
-    if learn.opt is None:
-        learn.create_opt()
     return np.array(lr_per_group(learn.lr if lr is None else lr, learn.n_groups))

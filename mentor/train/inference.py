@@ -36,7 +36,9 @@ def get_preds(
     loader = learn.dls.valid if dl is None else dl
     if loader is None:
         raise ValueError("there is no validation set; pass dl= to predict on other data")
-    inputs, preds, targets = [], [], []
+    inputs: list[torch.Tensor] = []
+    preds: list[torch.Tensor] = []
+    targets: list[torch.Tensor] = []
     learn.model.eval()
     with torch.inference_mode(), learn.autocast:
         for batch in loader:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -58,7 +59,7 @@ class Learner:
 
     def __init__(
         self,
-        dls: DataLoaders | Sequence[Iterable[Any]],
+        dls: DataLoaders | tuple[Iterable[Any], Iterable[Any] | None],
         model: nn.Module,
         loss_func: Callable[..., torch.Tensor] | None = None,
         opt_func: OptFunc = Adam,
@@ -80,8 +81,8 @@ class Learner:
         self.metrics: list[Metric] = [as_metric(m) for m in metric_list]
         self.wd, self.wd_bn_bias, self.train_bn = wd, wd_bn_bias, train_bn
         self.path, self.model_dir = Path(path), model_dir
-        self.opt: torch.optim.Optimizer | None = None
         self.layer_groups: list[list[nn.Parameter]] = []
+        self.opt: torch.optim.Optimizer = self.create_opt()
         self.scaler = torch.amp.GradScaler("cuda", enabled=False)
         self.autocast: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
         self.epoch, self.n_epoch, self.iter, self.train_iter, self.n_iter = 0, 1, 0, 0, 0
@@ -143,7 +144,7 @@ class Learner:
     def fit(
         self,
         n_epoch: int,
-        lr: float | slice | Sequence[float] | None = None,
+        lr: float | slice | Sequence[float] | np.ndarray | None = None,
         wd: float | None = None,
         cbs: Sequence[Callback] = (),
         reset_opt: bool = False,
@@ -161,7 +162,7 @@ class Learner:
         """
         from mentor.train.checkpoint import checkpoint_callbacks
 
-        if reset_opt or self.opt is None:
+        if reset_opt:
             self.create_opt()
         set_hyper(self.opt, "lr", lr_per_group(self.lr if lr is None else lr, self.n_groups))
         if wd is not None:
@@ -172,7 +173,8 @@ class Learner:
         with self.added_cbs(extra):
             try:
                 self._event("before_fit")
-                for self.epoch in range(self.epoch, self.n_epoch):
+                for epoch in range(self.epoch, self.n_epoch):
+                    self.epoch = epoch
                     self._run_epoch()
             except CancelFit:
                 pass
@@ -181,7 +183,8 @@ class Learner:
     def _run_epoch(self) -> None:
         try:
             self._event("before_epoch")
-            for self.training in (True, False):
+            for training in (True, False):
+                self.training = training
                 dl = self.dls.train if self.training else self._valid_loader()
                 if dl is None:
                     continue
@@ -217,7 +220,7 @@ class Learner:
                 self.scaler.step(self.opt)
                 self.scaler.update()
                 self._event("after_step")
-                self.opt.zero_grad(set_to_none=True)  # type: ignore[union-attr]
+                self.opt.zero_grad(set_to_none=True)
         except CancelBatch:
             pass
         self._event("after_batch")
@@ -241,16 +244,20 @@ class Learner:
         valid = self.dls.valid
         empty = valid is None or (valid.has_len() and len(valid) == 0)
         if empty and not self.said_no_valid:
-            warnings.warn("no validation set (it is empty): training without validation", stacklevel=4)
+            warnings.warn(
+                "no validation set (it is empty): training without validation", stacklevel=4
+            )
             self.said_no_valid = True
         return None if empty else valid
 
     # ----- optimizer, parameter groups, freezing -----
-    def create_opt(self) -> None:
-        """Build the optimizer over the splitter's parameter groups."""
-        self.layer_groups = self.splitter(self.model) if self.splitter else [list(self.model.parameters())]
-        groups = param_groups(self.model, lambda _: self.layer_groups, self.wd, self.wd_bn_bias)
+    def create_opt(self) -> torch.optim.Optimizer:
+        """(Re)build the optimizer over the splitter's parameter groups (its state is lost)."""
+        model = self.model
+        self.layer_groups = self.splitter(model) if self.splitter else [list(model.parameters())]
+        groups = param_groups(model, lambda _: self.layer_groups, self.wd, self.wd_bn_bias)
         self.opt = self.opt_func(groups, lr=self.lr)
+        return self.opt
 
     @property
     def n_groups(self) -> int:
@@ -265,8 +272,6 @@ class Learner:
         """
         from mentor.train.freeze import BnFreeze
 
-        if self.opt is None:
-            self.create_opt()
         freeze_to(self.model, self.layer_groups, n, self.train_bn)
         self.remove_cbs([cb for cb in self.cbs if isinstance(cb, BnFreeze)])
         if bn_freeze:
@@ -399,4 +404,3 @@ def split_batch(batch: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
             return (batch[0],), ()
         return tuple(batch[:-1]), (batch[-1],)
     return (batch,), ()
-

@@ -24,10 +24,12 @@ def _check_same_shape(name: str, pred: Tensor, targ: Tensor) -> None:
     if pred.shape == targ.shape:
         return
     if [s for s in pred.shape if s != 1] != [s for s in targ.shape if s != 1]:
-        raise ValueError(f"{name}: predictions have shape {_shape(pred)} but targets have shape "
-                         f"{_shape(targ)}; they must match (size-1 axes aside), or PyTorch "
-                         "would silently broadcast: check the number of outputs of the model's "
-                         "last layer")
+        raise ValueError(
+            f"{name}: predictions have shape {_shape(pred)} but targets have shape "
+            f"{_shape(targ)}; they must match (size-1 axes aside), or PyTorch "
+            "would silently broadcast: check the number of outputs of the model's "
+            "last layer"
+        )
 
 
 def _classes_last(name: str, pred: Tensor, targ: Tensor, axis: int) -> tuple[Tensor, Tensor]:
@@ -38,17 +40,19 @@ def _classes_last(name: str, pred: Tensor, targ: Tensor, axis: int) -> tuple[Ten
         # Class probabilities (soft targets, e.g. mixup) share pred's layout.
         return flat_pred, targ.movedim(axis, -1).reshape(-1, n_classes)
     if targ.numel() != flat_pred.shape[0]:
-        raise ValueError(f"{name}: predictions {_shape(pred)} hold {flat_pred.shape[0]} items of "
-                         f"{n_classes} classes (class axis {axis}) but targets {_shape(targ)} "
-                         f"hold {targ.numel()}; targets must be pred's shape without the class "
-                         "axis: check `axis` and the model's output")
+        raise ValueError(
+            f"{name}: predictions {_shape(pred)} hold {flat_pred.shape[0]} items of "
+            f"{n_classes} classes (class axis {axis}) but targets {_shape(targ)} "
+            f"hold {targ.numel()}; targets must be pred's shape without the class "
+            "axis: check `axis` and the model's output"
+        )
     return flat_pred, targ.reshape(-1).long()
 
 
 def _item_shape(pred: Tensor, axis: int) -> torch.Size:
     """pred's shape without the class axis."""
     axis = axis % pred.ndim
-    return pred.shape[:axis] + pred.shape[axis + 1:]
+    return pred.shape[:axis] + pred.shape[axis + 1 :]
 
 
 class CrossEntropyLossFlat(nn.Module):
@@ -62,8 +66,14 @@ class CrossEntropyLossFlat(nn.Module):
         label_smoothing: share of the target mass spread over all classes; default 0.
     """
 
-    def __init__(self, axis: int = -1, weight: Tensor | None = None, ignore_index: int = -100,
-                 reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+    def __init__(
+        self,
+        axis: int = -1,
+        weight: Tensor | None = None,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+    ) -> None:
         super().__init__()
         self.axis = axis
         self.ignore_index = ignore_index
@@ -81,9 +91,14 @@ class CrossEntropyLossFlat(nn.Module):
     def forward(self, pred: Tensor, targ: Tensor) -> Tensor:
         """The loss of raw scores `pred` against class indices (or probabilities) `targ`."""
         flat_pred, flat_targ = _classes_last(type(self).__name__, pred, targ, self.axis)
-        loss = F.cross_entropy(flat_pred, flat_targ, weight=self._weight_on(pred.device),
-                               ignore_index=self.ignore_index, reduction=self.reduction,
-                               label_smoothing=self.label_smoothing)
+        loss = F.cross_entropy(
+            flat_pred,
+            flat_targ,
+            weight=self._weight_on(pred.device),
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+            label_smoothing=self.label_smoothing,
+        )
         return loss.reshape(_item_shape(pred, self.axis)) if self.reduction == "none" else loss
 
     def activation(self, out: Tensor) -> Tensor:
@@ -105,8 +120,13 @@ class LabelSmoothingCrossEntropy(CrossEntropyLossFlat):
         reduction: 'mean' (default), 'sum' or 'none'.
     """
 
-    def __init__(self, eps: float = 0.1, axis: int = -1, weight: Tensor | None = None,
-                 reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        eps: float = 0.1,
+        axis: int = -1,
+        weight: Tensor | None = None,
+        reduction: str = "mean",
+    ) -> None:
         super().__init__(axis=axis, weight=weight, reduction=reduction, label_smoothing=eps)
         self.eps = eps
 
@@ -122,18 +142,25 @@ class FocalLoss(CrossEntropyLossFlat):
         reduction: 'mean' (default; over non-ignored items), 'sum' or 'none'.
     """
 
-    def __init__(self, gamma: float = 2.0, axis: int = -1, weight: Tensor | None = None,
-                 ignore_index: int = -100, reduction: str = "mean") -> None:
-        super().__init__(axis=axis, weight=weight, ignore_index=ignore_index,
-                         reduction=reduction)
+    def __init__(
+        self,
+        gamma: float = 2.0,
+        axis: int = -1,
+        weight: Tensor | None = None,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(axis=axis, weight=weight, ignore_index=ignore_index, reduction=reduction)
         self.gamma = gamma
 
     def forward(self, pred: Tensor, targ: Tensor) -> Tensor:
         """The focal loss of raw scores `pred` against class indices `targ`."""
         flat_pred, flat_targ = _classes_last("FocalLoss", pred, targ, self.axis)
         if flat_targ.ndim != 1:
-            raise ValueError("FocalLoss: targets must be class indices, got class "
-                             f"probabilities of shape {_shape(targ)}; use CrossEntropyLossFlat")
+            raise ValueError(
+                "FocalLoss: targets must be class indices, got class "
+                f"probabilities of shape {_shape(targ)}; use CrossEntropyLossFlat"
+            )
         kept = flat_targ != self.ignore_index
         safe_targ = flat_targ.where(kept, torch.zeros_like(flat_targ))
         log_probs = flat_pred.float().log_softmax(-1)
@@ -161,8 +188,14 @@ class BCEWithLogitsLossFlat(nn.Module):
         reduction: 'mean' (default), 'sum' or 'none'.
     """
 
-    def __init__(self, axis: int = -1, thresh: float = 0.5, pos_weight: Tensor | None = None,
-                 weight: Tensor | None = None, reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        axis: int = -1,
+        thresh: float = 0.5,
+        pos_weight: Tensor | None = None,
+        weight: Tensor | None = None,
+        reduction: str = "mean",
+    ) -> None:
         super().__init__()
         self.axis = axis
         self.thresh = thresh
@@ -185,7 +218,8 @@ class BCEWithLogitsLossFlat(nn.Module):
         if moved:
             pred, targ = pred.movedim(self.axis, -1), targ.movedim(self.axis, -1)
         loss = F.binary_cross_entropy_with_logits(
-            pred, targ, weight=self.weight, pos_weight=self.pos_weight, reduction=self.reduction)
+            pred, targ, weight=self.weight, pos_weight=self.pos_weight, reduction=self.reduction
+        )
         return loss.movedim(-1, self.axis) if moved and self.reduction == "none" else loss
 
     def activation(self, out: Tensor) -> Tensor:
@@ -211,8 +245,9 @@ class MSELossFlat(nn.Module):
     def forward(self, pred: Tensor, targ: Tensor) -> Tensor:
         """The loss; shapes must match apart from size-1 axes (no silent broadcasting)."""
         _check_same_shape(type(self).__name__, pred, targ)
-        return F.mse_loss(pred.reshape(-1), targ.reshape(-1).to(pred.dtype),
-                          reduction=self.reduction)
+        return F.mse_loss(
+            pred.reshape(-1), targ.reshape(-1).to(pred.dtype), reduction=self.reduction
+        )
 
     def activation(self, out: Tensor) -> Tensor:
         """Identity: outputs are the predicted values."""
@@ -233,8 +268,9 @@ class L1LossFlat(MSELossFlat):
     def forward(self, pred: Tensor, targ: Tensor) -> Tensor:
         """The loss; shapes must match apart from size-1 axes (no silent broadcasting)."""
         _check_same_shape(type(self).__name__, pred, targ)
-        return F.l1_loss(pred.reshape(-1), targ.reshape(-1).to(pred.dtype),
-                         reduction=self.reduction)
+        return F.l1_loss(
+            pred.reshape(-1), targ.reshape(-1).to(pred.dtype), reduction=self.reduction
+        )
 
 
 def _class_axis(out: Tensor) -> int:
@@ -259,8 +295,10 @@ def loss_activation(loss_func: LossFn, out: Tensor) -> Tensor:
         return out.softmax(dim=_class_axis(out))
     if isinstance(loss_func, nn.NLLLoss) or loss_func is F.nll_loss:
         return out.exp()
-    if (isinstance(loss_func, nn.BCEWithLogitsLoss)
-            or loss_func is F.binary_cross_entropy_with_logits):
+    if (
+        isinstance(loss_func, nn.BCEWithLogitsLoss)
+        or loss_func is F.binary_cross_entropy_with_logits
+    ):
         return out.sigmoid()
     return out
 
@@ -281,7 +319,9 @@ def loss_decodes(loss_func: LossFn, probs: Tensor) -> Tensor:
     class_losses = (nn.CrossEntropyLoss, nn.NLLLoss)
     if isinstance(loss_func, class_losses) or loss_func in (F.cross_entropy, F.nll_loss):
         return probs.argmax(dim=_class_axis(probs))
-    if (isinstance(loss_func, nn.BCEWithLogitsLoss | nn.BCELoss)
-            or loss_func is F.binary_cross_entropy_with_logits):
+    if (
+        isinstance(loss_func, nn.BCEWithLogitsLoss | nn.BCELoss)
+        or loss_func is F.binary_cross_entropy_with_logits
+    ):
         return probs > 0.5
     return probs

@@ -35,27 +35,35 @@ def _shape(t: Tensor) -> list[int]:
 def _check_items(name: str, n_pred: int, n_targ: int, hint: str) -> None:
     """Raise if predictions and targets hold a different number of items."""
     if n_pred != n_targ:
-        raise ValueError(f"{name}: predictions have {n_pred} items but targets have {n_targ}; "
-                         f"{hint}")
+        raise ValueError(
+            f"{name}: predictions have {n_pred} items but targets have {n_targ}; {hint}"
+        )
 
 
 def _flat_pair(name: str, pred: Tensor, targ: Tensor) -> tuple[Tensor, Tensor]:
     """Flatten pred and targ after checking that their shapes agree (size-1 axes aside)."""
     same = pred.shape == targ.shape or (
-        [s for s in pred.shape if s != 1] == [s for s in targ.shape if s != 1])
+        [s for s in pred.shape if s != 1] == [s for s in targ.shape if s != 1]
+    )
     if not same:
-        raise ValueError(f"{name}: predictions have shape {_shape(pred)} but targets have shape "
-                         f"{_shape(targ)}; they must match (size-1 axes aside): check the "
-                         "number of outputs of the model's last layer")
+        raise ValueError(
+            f"{name}: predictions have shape {_shape(pred)} but targets have shape "
+            f"{_shape(targ)}; they must match (size-1 axes aside): check the "
+            "number of outputs of the model's last layer"
+        )
     return pred.reshape(-1), targ.reshape(-1).to(pred.dtype)
 
 
 def _class_indices(name: str, pred: Tensor, targ: Tensor, axis: int) -> tuple[Tensor, Tensor]:
     """Argmax pred over the class axis and flatten both, checking the item counts."""
     pred_cls = pred.argmax(dim=axis).reshape(-1)
-    _check_items(name, pred_cls.numel(), targ.numel(),
-                 f"pred {_shape(pred)} must be targ {_shape(targ)} plus a class axis "
-                 f"(axis={axis}): check the model's output and the batch's targets")
+    _check_items(
+        name,
+        pred_cls.numel(),
+        targ.numel(),
+        f"pred {_shape(pred)} must be targ {_shape(targ)} plus a class axis "
+        f"(axis={axis}): check the model's output and the batch's targets",
+    )
     return pred_cls, targ.reshape(-1).long()
 
 
@@ -75,19 +83,24 @@ def top_k_accuracy(pred: Tensor, targ: Tensor, k: int = 5, axis: int = -1) -> Te
     """Fraction of items whose target is among the `k` (default 5) highest scores over `axis`."""
     n_classes = pred.shape[axis]
     if k > n_classes:
-        raise ValueError(f"top_k_accuracy: k={k} but predictions have only {n_classes} classes "
-                         f"on axis {axis}; pass k <= {n_classes}")
+        raise ValueError(
+            f"top_k_accuracy: k={k} but predictions have only {n_classes} classes "
+            f"on axis {axis}; pass k <= {n_classes}"
+        )
     axis = axis % pred.ndim
-    item_shape = pred.shape[:axis] + pred.shape[axis + 1:]
-    _check_items("top_k_accuracy", item_shape.numel(), targ.numel(),
-                 f"pred {_shape(pred)} must be targ {_shape(targ)} plus a class axis")
+    item_shape = pred.shape[:axis] + pred.shape[axis + 1 :]
+    _check_items(
+        "top_k_accuracy",
+        item_shape.numel(),
+        targ.numel(),
+        f"pred {_shape(pred)} must be targ {_shape(targ)} plus a class axis",
+    )
     top = pred.topk(k, dim=axis).indices
     hits = top == targ.reshape(item_shape).unsqueeze(axis)
     return hits.any(dim=axis).float().mean()
 
 
-def accuracy_multi(pred: Tensor, targ: Tensor, thresh: float = 0.5,
-                   sigmoid: bool = True) -> Tensor:
+def accuracy_multi(pred: Tensor, targ: Tensor, thresh: float = 0.5, sigmoid: bool = True) -> Tensor:
     """Multi-label accuracy of (sigmoid(pred) if `sigmoid` (True)) > `thresh` (0.5) vs targ."""
     pred, targ = _flat_pair("accuracy_multi", pred, targ)
     probs = pred.sigmoid() if sigmoid else pred
@@ -187,8 +200,7 @@ class SumMetric(Metric):
         sums, n_items = self.batch_sums(pred, targ)
         sums = sums.detach()
         if self._sums is None:
-            self._sums = torch.zeros(sums.shape, dtype=_acc_dtype(sums.device),
-                                     device=sums.device)
+            self._sums = torch.zeros(sums.shape, dtype=_acc_dtype(sums.device), device=sums.device)
         self._sums.add_(sums)
         self._count += n_items
 
@@ -209,8 +221,10 @@ class SumMetric(Metric):
     def load_totals(self, totals: list[Tensor]) -> None:
         """Set the state from [sums, count], e.g. after an all-reduce of `totals()`."""
         if len(totals) != 2:
-            raise ValueError(f"{self.name}: load_totals expects [sums, count] as returned by "
-                             f"totals(), got {len(totals)} tensors")
+            raise ValueError(
+                f"{self.name}: load_totals expects [sums, count] as returned by "
+                f"totals(), got {len(totals)} tensors"
+            )
         self._sums = totals[0]
         self._count = int(totals[1].reshape(-1)[0].item())
 
@@ -239,14 +253,18 @@ class AvgMetric(SumMetric):
         """Add fn(pred, targ) * batch size to the running sum: one device op, no sync."""
         batch_value = self.fn(pred, targ)
         if isinstance(batch_value, Metric):
-            raise TypeError(f"{self.name}(pred, targ) returned a Metric: it is a factory; "
-                            f"call it in the metrics list, e.g. metrics=[{self.name}()]")
+            raise TypeError(
+                f"{self.name}(pred, targ) returned a Metric: it is a factory; "
+                f"call it in the metrics list, e.g. metrics=[{self.name}()]"
+            )
         if not isinstance(batch_value, Tensor):
             batch_value = torch.tensor(float(batch_value))
         if batch_value.numel() != 1:
-            raise ValueError(f"{self.name}: the metric function returned a tensor of shape "
-                             f"{_shape(batch_value)}; it must return one number per batch "
-                             "(reduce it, e.g. with .mean())")
+            raise ValueError(
+                f"{self.name}: the metric function returned a tensor of shape "
+                f"{_shape(batch_value)}; it must return one number per batch "
+                "(reduce it, e.g. with .mean())"
+            )
         if self._sums is None:
             device = batch_value.device
             self._sums = torch.zeros(1, dtype=_acc_dtype(device), device=device)
@@ -270,21 +288,27 @@ def as_metric(metric: MetricLike) -> Metric:
     """
     if isinstance(metric, type):
         if not issubclass(metric, Metric):
-            raise TypeError(f"metric {metric.__name__} is a class but not a Metric subclass; "
-                            "pass an instance or a function (pred, targ) -> tensor")
+            raise TypeError(
+                f"metric {metric.__name__} is a class but not a Metric subclass; "
+                "pass an instance or a function (pred, targ) -> tensor"
+            )
         try:
             return metric()  # type: ignore[call-arg]  # subclasses give every argument a default
         except TypeError as err:
-            raise TypeError(f"metric class {metric.__name__} needs arguments; pass an "
-                            f"instance instead, e.g. {metric.__name__}(...)") from err
+            raise TypeError(
+                f"metric class {metric.__name__} needs arguments; pass an "
+                f"instance instead, e.g. {metric.__name__}(...)"
+            ) from err
     if isinstance(metric, Metric):
         fresh = copy.deepcopy(metric)
         fresh.reset()
         return fresh
     if callable(metric):
         return AvgMetric(metric)
-    raise TypeError(f"metric {metric!r} is not a Metric, a Metric class or a function "
-                    "(pred, targ) -> tensor; e.g. metrics=[accuracy, rmse]")
+    raise TypeError(
+        f"metric {metric!r} is not a Metric, a Metric class or a function "
+        "(pred, targ) -> tensor; e.g. metrics=[accuracy, rmse]"
+    )
 
 
 class RMSE(SumMetric):
@@ -374,11 +398,16 @@ class Perplexity(SumMetric):
         """Summed cross-entropy and number of non-ignored targets, both on the device."""
         n_classes = pred.shape[-1]
         pred = pred.reshape(-1, n_classes)
-        _check_items(self.name, pred.shape[0], targ.numel(),
-                     "pred must be targ's shape plus a last class axis, e.g. [B, T, C] vs [B, T]")
+        _check_items(
+            self.name,
+            pred.shape[0],
+            targ.numel(),
+            "pred must be targ's shape plus a last class axis, e.g. [B, T, C] vs [B, T]",
+        )
         targ = targ.reshape(-1).long()
-        loss_sum = F.cross_entropy(pred.float(), targ, ignore_index=self.ignore_index,
-                                   reduction="sum")
+        loss_sum = F.cross_entropy(
+            pred.float(), targ, ignore_index=self.ignore_index, reduction="sum"
+        )
         kept = (targ != self.ignore_index).sum()
         return torch.stack([loss_sum, kept.to(loss_sum.dtype)]), targ.numel()
 
@@ -387,7 +416,6 @@ class Perplexity(SumMetric):
         if float(sums[1]) == 0.0:
             return math.nan
         return math.exp(float(sums[0]) / float(sums[1]))
-
 
 
 rmse = RMSE()

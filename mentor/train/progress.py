@@ -69,7 +69,9 @@ class ProgressCallback(Callback):
         if not self.show or not self.learn.recorder.values:
             return
         row = self.learn.recorder.values[-1]
-        cells = [_format(name, row.get(name, math.nan)) for name in self.learn.recorder.metric_names]
+        cells = [
+            _format(name, row.get(name, math.nan)) for name in self.learn.recorder.metric_names
+        ]
         self._print("  ".join(cell.ljust(w) for cell, w in zip(cells, self.widths)))
 
     def _print(self, text: str) -> None:

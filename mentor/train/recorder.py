@@ -77,7 +77,7 @@ class Recorder(Callback):
         if learn.training:
             self._pending.append(learn.loss)
             self._pending_bs.append(bs)
-            group = learn.opt.param_groups[-1]  # type: ignore[union-attr]
+            group = learn.opt.param_groups[-1]
             self.lrs.append(group["lr"])
             self.moms.append(_momentum(group))
             if len(self._pending) >= self.flush_every:
@@ -216,7 +216,9 @@ class Recorder(Callback):
         fig.tight_layout()
         return fig
 
-    def plot_lr_find(self, suggestions: dict[str, float] | None = None, skip_end: int = 5) -> Figure:
+    def plot_lr_find(
+        self, suggestions: dict[str, float] | None = None, skip_end: int = 5
+    ) -> Figure:
         """Smoothed loss against learning rate (log scale), with suggestions marked."""
         import matplotlib.pyplot as plt
 

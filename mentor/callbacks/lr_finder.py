@@ -130,16 +130,30 @@ def lr_find(
     return result
 
 
-def trim_sweep(lrs: np.ndarray, losses: np.ndarray, skip_end: int = 5) -> tuple[np.ndarray, ...]:
-    """Drop the last points (the smoothed loss lags the divergence) and non-finite losses."""
-    if len(lrs) > 2 * skip_end:
-        lrs, losses = lrs[:-skip_end], losses[:-skip_end]
+def trim_sweep(
+    lrs: np.ndarray, losses: np.ndarray, skip_start: float = 0.1, skip_end: int = 5
+) -> tuple[np.ndarray, np.ndarray]:
+    """Drop the first `skip_start` of the points (the smoothed loss is still settling), the last
+    `skip_end` (it lags the divergence) and non-finite losses."""
+    start = int(skip_start * len(lrs))
+    end = len(lrs) - skip_end if len(lrs) - start > 2 * skip_end else len(lrs)
+    lrs, losses = lrs[start:end], losses[start:end]
     finite = np.isfinite(losses)
     if not finite.any():
-        raise ValueError(
-            "the learning-rate sweep recorded no finite loss; check the data and model"
-        )
+        raise ValueError("the learning-rate sweep recorded no finite loss; check data and model")
     return lrs[finite], losses[finite]
+
+
+def descent(losses: np.ndarray) -> tuple[int, int]:
+    """The indices of the top of the main descent (the highest loss before the minimum) and of
+    the minimum."""
+    lowest = int(np.argmin(losses))
+    return int(np.argmax(losses[: lowest + 1])), lowest
+
+
+def _first_below(losses: np.ndarray, start: int, level: float) -> int:
+    """The first index from `start` on whose loss is at or below `level`."""
+    return start + int(np.argmax(losses[start:] <= level))
 
 
 def minimum(lrs: np.ndarray, losses: np.ndarray) -> float:
@@ -148,37 +162,33 @@ def minimum(lrs: np.ndarray, losses: np.ndarray) -> float:
 
 
 def steep(lrs: np.ndarray, losses: np.ndarray) -> float:
-    """The learning rate where the loss falls fastest against log(lr)."""
-    if len(lrs) < 3:
-        return float(lrs[0])
-    slope = np.gradient(losses, np.log(lrs))
-    return float(lrs[int(np.argmin(slope))])
+    """The learning rate where the loss falls fastest against log(lr), within the descent."""
+    top, lowest = descent(losses)
+    if lowest - top < 2:
+        return float(lrs[lowest] / 10)
+    slope = np.gradient(losses[top : lowest + 1], np.log(lrs[top : lowest + 1]))
+    return float(lrs[top + int(np.argmin(slope))])
 
 
 def valley(lrs: np.ndarray, losses: np.ndarray) -> float:
-    """The middle of the longest valley: the longest run of points along which the loss keeps
-    going down (a longest decreasing subsequence), where training is fast and still stable."""
-    n = len(losses)
-    run = np.ones(n, dtype=int)
-    start = np.arange(n)
-    for i in range(1, n):
-        lower = np.nonzero(losses[:i] > losses[i])[0]
-        if len(lower):
-            best = lower[np.argmax(run[lower])]
-            run[i], start[i] = run[best] + 1, start[best]
-    end = int(np.argmax(run))
-    return float(lrs[(start[end] + end) // 2])
+    """The learning rate halfway down the valley: where the loss has made half of its drop
+    from the top of the descent to the minimum. Fast, with a margin before the minimum."""
+    top, lowest = descent(losses)
+    if lowest == top:
+        return float(lrs[lowest] / 10)
+    halfway = losses[lowest] + 0.5 * (losses[top] - losses[lowest])
+    return float(lrs[_first_below(losses, top, halfway)])
 
 
-def slide(lrs: np.ndarray, losses: np.ndarray, window: int = 10, tol: float = 0.005) -> float:
-    """Slide back from the lowest loss to the last point where the loss was still clearly
-    falling (the loss drop over `window` points exceeds `tol` of the loss range)."""
-    lowest = int(np.argmin(losses))
-    span = max(float(losses.max() - losses.min()), 1e-12)
-    for i in range(lowest, window - 1, -1):
-        if losses[i - window] - losses[i] > tol * span * window:
-            return float(lrs[i])
-    return float(lrs[lowest] / 10)
+def slide(lrs: np.ndarray, losses: np.ndarray, margin: float = 0.1) -> float:
+    """Slide back from the minimum to the last learning rate whose loss is still `margin` of
+    the drop above the minimum: the most aggressive choice that is not yet at the edge."""
+    top, lowest = descent(losses)
+    if lowest == top:
+        return float(lrs[lowest] / 10)
+    level = losses[lowest] + margin * (losses[top] - losses[lowest])
+    above = np.nonzero(losses[top:lowest] >= level)[0]
+    return float(lrs[top + int(above[-1])])
 
 
 def _clone(state: Any) -> Any:

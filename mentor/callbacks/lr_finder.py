@@ -36,8 +36,8 @@ class SuggestedLRs(NamedTuple):
 
 class LRFinder(Callback):
     """Raises the learning rate exponentially from `start_lr` to `end_lr` over `num_it`
-    batches, stops early when the smoothed loss passes 4x its minimum (`stop_div`), skips
-    validation, and restores the model, the optimizer and the generators afterwards.
+    batches, stops early when the smoothed loss passes 4x its minimum (`stop_div`) and skips
+    validation. `lr_find` runs it and puts the learner back as it was.
     """
 
     order = 55  # after the Recorder, which reads the batch loss it watches
@@ -51,16 +51,9 @@ class LRFinder(Callback):
             raise ValueError(f"need 0 < start_lr < end_lr, got {start_lr} and {end_lr}")
         self.start_lr, self.end_lr, self.num_it, self.stop_div = start_lr, end_lr, num_it, stop_div
         self.best_loss = math.inf
-        self.saved: dict[str, Any] = {}
 
     def before_fit(self) -> None:
-        """Keep copies of everything the sweep changes."""
-        learn = self.learn
-        self.saved = {
-            "model": {k: v.detach().clone() for k, v in learn.model.state_dict().items()},
-            "opt": _clone(learn.opt.state_dict()),
-            "rng": get_rng_state(),
-        }
+        """Start watching for divergence."""
         self.best_loss = math.inf
 
     def before_batch(self) -> None:
@@ -79,14 +72,6 @@ class LRFinder(Callback):
     def before_validate(self) -> None:
         """The sweep needs no validation."""
         raise CancelValidate()
-
-    def after_fit(self) -> None:
-        """Put the weights, optimizer state and generators back exactly as they were."""
-        learn = self.learn
-        learn.model.load_state_dict(self.saved["model"])
-        learn.opt.load_state_dict(self.saved["opt"])
-        learn.opt.zero_grad(set_to_none=True)
-        set_rng_state(self.saved["rng"])
 
 
 def lr_find(
@@ -115,11 +100,13 @@ def lr_find(
     funcs = suggest_funcs if suggest_funcs is not None else (valley, minimum, steep, slide)
     n_batches = len(learn.dls.train) if learn.dls.train.has_len() else 1
     n_epoch = math.ceil(num_it / max(n_batches, 1))
+    saved = _snapshot(learn)
     shown, learn.progress.show = learn.progress.show, False
     try:
         learn.fit(n_epoch, cbs=[LRFinder(start_lr, end_lr, num_it, stop_div)])
     finally:
         learn.progress.show = shown
+        _restore(learn, saved)
     lrs, losses = np.array(learn.recorder.lrs), np.array(learn.recorder.smooth_losses)
     found = {f.__name__: f(*trim_sweep(lrs, losses)) for f in funcs}
     fields = set(SuggestedLRs._fields) - {"other"}
@@ -189,6 +176,23 @@ def slide(lrs: np.ndarray, losses: np.ndarray, margin: float = 0.1) -> float:
     level = losses[lowest] + margin * (losses[top] - losses[lowest])
     above = np.nonzero(losses[top:lowest] >= level)[0]
     return float(lrs[top + int(above[-1])])
+
+
+def _snapshot(learn: Learner) -> dict[str, Any]:
+    """Copies of everything a sweep changes: weights, optimizer state, generators."""
+    return {
+        "model": {k: v.detach().clone() for k, v in learn.model.state_dict().items()},
+        "opt": _clone(learn.opt.state_dict()),
+        "rng": get_rng_state(),
+    }
+
+
+def _restore(learn: Learner, saved: dict[str, Any]) -> None:
+    """Put back what `_snapshot` copied, exactly."""
+    learn.model.load_state_dict(saved["model"])
+    learn.opt.load_state_dict(saved["opt"])
+    learn.opt.zero_grad(set_to_none=True)
+    set_rng_state(saved["rng"])
 
 
 def _clone(state: Any) -> Any:

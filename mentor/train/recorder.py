@@ -61,7 +61,9 @@ class Recorder(Callback):
         """Start the epoch clock and the epoch's train-loss sums (kept when resuming mid-epoch)."""
         self._epoch_start = time.perf_counter()
         if not self.learn.skip_batches:
+            self.flush()  # a cancelled epoch's pending losses must not count in this one
             self._epoch_loss, self._epoch_count = 0.0, 0
+        self.train_loss = math.nan
         self.last_valid = {}
 
     def before_validate(self) -> None:

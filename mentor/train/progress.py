@@ -23,11 +23,13 @@ class ProgressCallback(Callback):
     """
 
     order = 60
+    run_valid = False  # the bar follows training batches only
 
     def __init__(self, show: bool = True, refresh_secs: float = 0.2, file: TextIO | None = None):
         super().__init__()
         self.show, self.refresh_secs, self.file = show, refresh_secs, file
         self.widths: list[int] = []
+        self.live = False  # draw a bar: showing, and printing to a terminal (set per fit)
         self._last_draw = 0.0
         self._bar_drawn = False
 
@@ -36,6 +38,7 @@ class ProgressCallback(Callback):
 
     def before_fit(self) -> None:
         """Print the table header."""
+        self.live = self.show and self._out().isatty()
         if not self.show:
             return
         names = self.learn.recorder.metric_names
@@ -48,7 +51,7 @@ class ProgressCallback(Callback):
 
     def after_batch(self) -> None:
         """Redraw the bar at most every `refresh_secs` (terminals only)."""
-        if not self.show or not self.learn.training or not self._out().isatty():
+        if not self.live or not self.learn.training:
             return
         now = time.perf_counter()
         if now - self._last_draw < self.refresh_secs:

@@ -32,8 +32,9 @@ class GradientAccumulation(Callback):
     """Accumulates gradients over `n_acc` batches and steps once: the step of a batch
     `n_acc` times larger, for models that don't fit a large batch in memory.
 
-    The loss is divided by `n_acc` so the accumulated gradient is the mean over the batches.
-    A partial group at the end of an epoch steps too.
+    Each loss is divided by the size of its group of batches, so the accumulated gradient is
+    their mean; a smaller group at the end of an epoch steps too, with its own mean. With
+    checkpoints every N batches, make N a multiple of `n_acc` so no group is split.
 
     Args:
         n_acc: the number of batches per optimizer step (default 2).
@@ -46,19 +47,17 @@ class GradientAccumulation(Callback):
         if n_acc < 1:
             raise ValueError(f"n_acc must be at least 1, got {n_acc}")
         self.n_acc = n_acc
-        self.count = 0
-
-    def before_epoch(self) -> None:
-        """Start a fresh group of batches."""
-        self.count = 0
 
     def before_backward(self) -> None:
-        """Scale the loss so the gradients sum to a mean."""
-        self.learn.loss_grad = self.learn.loss_grad / self.n_acc
+        """Scale the loss so the group's gradients sum to their mean."""
+        learn = self.learn
+        group_start = learn.iter - learn.iter % self.n_acc
+        left = learn.n_iter - group_start if learn.n_iter else self.n_acc
+        learn.loss_grad = learn.loss_grad / min(self.n_acc, left)
 
     def before_step(self) -> None:
-        """Skip the step (and the zeroing of gradients) until `n_acc` batches are in."""
-        self.count += 1
-        last_batch = self.learn.n_iter and self.learn.iter + 1 == self.learn.n_iter
-        if self.count % self.n_acc and not last_batch:
+        """Skip the step (and the zeroing of gradients) until the group is complete."""
+        learn = self.learn
+        last_batch = learn.n_iter and learn.iter + 1 == learn.n_iter
+        if (learn.iter + 1) % self.n_acc and not last_batch:
             raise CancelBatch()

@@ -68,6 +68,11 @@ def reset_precision(learn: Learner) -> None:
 
 def set_precision(learn: Learner, dtype: torch.dtype | None) -> Learner:
     """Replace the learner's precision setting: a `MixedPrecision(dtype)` or none (float32)."""
+    if dtype == torch.float16 and learn.dls.device.type != "cuda":
+        raise ValueError(
+            f"float16 training needs a CUDA device, this learner runs on "
+            f"{learn.dls.device.type!r}; use learn.to_bf16() instead"
+        )
     learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, MixedPrecision)])
     reset_precision(learn)
     if dtype is not None:

@@ -103,13 +103,18 @@ class CheckpointCallback(Callback):
 
     def after_train(self) -> None:
         """A resumed epoch is over: the next ones start from their first batch."""
+        if self.resume_rng is not None:
+            # resumed after the epoch's last batch: no before_batch restored the generators
+            set_rng_state(self.resume_rng)
+            self.resume_rng = None
         self.learn.skip_batches = 0
 
     def after_batch(self) -> None:
         """Checkpoint every `every` training batches."""
         learn = self.learn
-        if isinstance(self.every, int) and learn.training and learn.train_iter % self.every == 0:
-            # the batch counter moves after this event: this checkpoint covers batch `iter`
+        # the batch counter moves after this event: this checkpoint covers batch `iter`
+        done = learn.train_iter + 1
+        if isinstance(self.every, int) and learn.training and done % self.every == 0:
             self.save(epoch=learn.epoch, batch=learn.iter + 1, train_iter=learn.train_iter + 1)
 
     def after_epoch(self) -> None:

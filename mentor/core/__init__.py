@@ -2,11 +2,21 @@
 
 from mentor.core.device import default_device, find_bs, to_cpu, to_device
 from mentor.core.paths import data_path
-from mentor.core.registry import MODELS, Registry, create_model, list_models, register_model
+from mentor.core.registry import (
+    LOSSES,
+    MODELS,
+    OPTIMIZERS,
+    Registry,
+    create_model,
+    list_models,
+    register_model,
+)
 from mentor.core.seed import get_rng_state, set_rng_state, set_seed
 
 __all__ = [
+    "LOSSES",
     "MODELS",
+    "OPTIMIZERS",
     "Registry",
     "create_model",
     "data_path",

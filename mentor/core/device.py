@@ -56,3 +56,12 @@ def find_bs(batch: Any) -> int:
     if isinstance(batch, Mapping) and batch:
         return find_bs(next(iter(batch.values())))
     raise TypeError(f"cannot find a batch size in {type(batch).__name__}; batches hold tensors")
+
+
+def split_batch(batch: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """`(x, y)` -> ((x,), (y,)); `(*xs, y)` -> (xs, (y,)); a lone tensor -> ((x,), ())."""
+    if isinstance(batch, tuple | list):
+        if len(batch) == 1:
+            return (batch[0],), ()
+        return tuple(batch[:-1]), (batch[-1],)
+    return (batch,), ()

@@ -50,6 +50,8 @@ class Registry(Generic[F]):
 
 
 MODELS: Registry[Callable[..., Any]] = Registry("model")
+OPTIMIZERS: Registry[Callable[..., Any]] = Registry("optimizer")
+LOSSES: Registry[Callable[..., Any]] = Registry("loss")
 
 
 def register_model(factory: F) -> F:

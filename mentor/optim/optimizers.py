@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from mentor.core.registry import OPTIMIZERS
+
 ParamsT = Iterable[torch.Tensor] | Iterable[dict[str, Any]]
 HyperValue = float | Sequence[float] | np.ndarray
 
@@ -51,6 +53,7 @@ def _prepare_groups(params: ParamsT, wd: float) -> list[dict[str, Any]]:
     return groups
 
 
+@OPTIMIZERS.register
 def SGD(  # noqa: N802 - named like the optimizer it builds
     params: ParamsT,
     lr: float = 1e-2,
@@ -72,6 +75,7 @@ def SGD(  # noqa: N802 - named like the optimizer it builds
     )
 
 
+@OPTIMIZERS.register
 def Adam(  # noqa: N802 - named like the optimizer it builds
     params: ParamsT,
     lr: float = 1e-3,
@@ -92,6 +96,7 @@ def Adam(  # noqa: N802 - named like the optimizer it builds
     return opt_class(groups, lr=lr, betas=(mom, sqr_mom), eps=eps, weight_decay=wd, **torch_kw)
 
 
+@OPTIMIZERS.register
 def AdamW(  # noqa: N802 - named like the optimizer it builds
     params: ParamsT,
     lr: float = 1e-3,
@@ -112,6 +117,7 @@ def AdamW(  # noqa: N802 - named like the optimizer it builds
     )
 
 
+@OPTIMIZERS.register
 def RMSProp(  # noqa: N802 - named like the optimizer it builds
     params: ParamsT,
     lr: float = 1e-2,

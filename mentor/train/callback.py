@@ -152,6 +152,16 @@ def handlers(cbs: list[Callback], event: str) -> tuple[tuple[Callback, ...], tup
     return tuple(cb for cb in active if cb.run_train), tuple(cb for cb in active if cb.run_valid)
 
 
+def training_loop(cbs: list[Callback]) -> str:
+    """A table of the events and the callbacks that run at each, in order."""
+    lines = []
+    for event in EVENTS:
+        train_cbs, valid_cbs = handlers(cbs, event)
+        names = [type(cb).__name__ for cb in dict.fromkeys((*train_cbs, *valid_cbs))]
+        lines.append(f"{event:<16} {', '.join(names) if names else '-'}")
+    return "\n".join(lines)
+
+
 def _snake(name: str) -> str:
     out = [name[0].lower()]
     for prev, char in zip(name, name[1:]):

@@ -85,7 +85,7 @@ def fit_one_cycle(
     pct_start: float = 0.25,
     moms: tuple[float, float, float] | None = (0.95, 0.85, 0.95),
     wd: float | None = None,
-    cbs: Sequence[Callback] = (),
+    cbs: Sequence[Callback] | None = None,
     **fit_kw: Any,
 ) -> None:
     """Train with the one-cycle policy: cosine warm-up of the learning rate from
@@ -101,7 +101,7 @@ def fit_one_cycle(
     scheds: dict[str, Schedule] = {"lr": one_cycle_lr(lrs, div, div_final, pct_start)}
     if moms is not None:
         scheds["mom"] = one_cycle_mom(moms, pct_start)
-    learn.fit(n_epoch, lrs, wd, [ParamScheduler(scheds), *cbs], **fit_kw)
+    learn.fit(n_epoch, lrs, wd, [ParamScheduler(scheds), *(cbs or ())], **fit_kw)
 
 
 def fit_sgdr(
@@ -112,7 +112,7 @@ def fit_sgdr(
     cycle_mult: int = 1,
     on_cycle_end: Callable[[Learner, int], None] | None = None,
     wd: float | None = None,
-    cbs: Sequence[Callback] = (),
+    cbs: Sequence[Callback] | None = None,
     **fit_kw: Any,
 ) -> None:
     """Cosine annealing with warm restarts: `n_cycles` cycles, the first `cycle_len` epochs
@@ -127,7 +127,7 @@ def fit_sgdr(
     extra: list[Callback] = [ParamScheduler({"lr": sgdr_lr(lrs, n_cycles, cycle_len, cycle_mult)})]
     if on_cycle_end is not None:
         extra.append(CycleEnd(sgdr_cycle_ends(n_cycles, cycle_len, cycle_mult), on_cycle_end))
-    learn.fit(n_epoch, lrs, wd, [*extra, *cbs], **fit_kw)
+    learn.fit(n_epoch, lrs, wd, [*extra, *(cbs or ())], **fit_kw)
 
 
 def fit_flat_cos(
@@ -136,13 +136,13 @@ def fit_flat_cos(
     lr: float | slice | Sequence[float] | None = None,
     pct_start: float = 0.75,
     wd: float | None = None,
-    cbs: Sequence[Callback] = (),
+    cbs: Sequence[Callback] | None = None,
     **fit_kw: Any,
 ) -> None:
     """A flat learning rate for `pct_start` of the batches, then cosine annealing."""
     lrs = _group_lrs(learn, lr)
     scheds: dict[str, Schedule] = {"lr": flat_cos_lr(lrs, pct_start)}
-    learn.fit(n_epoch, lrs, wd, [ParamScheduler(scheds), *cbs], **fit_kw)
+    learn.fit(n_epoch, lrs, wd, [ParamScheduler(scheds), *(cbs or ())], **fit_kw)
 
 
 def fine_tune(

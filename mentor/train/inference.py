@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from mentor.core.device import to_device
+from mentor.core.device import split_batch, to_device
 from mentor.train.losses import loss_activation, loss_decodes
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def get_preds(
     learn.model.eval()
     with torch.inference_mode(), learn.autocast:
         for batch in loader:
-            xb, yb = _split(to_device(batch, learn.dls.device))
+            xb, yb = split_batch(to_device(batch, learn.dls.device))
             preds.append(learn.model(*xb).float())
             targets.extend(yb[:1])
             if with_input:
@@ -66,12 +66,6 @@ def predict(learn: Learner, item: torch.Tensor) -> tuple[Any, torch.Tensor]:
         out = learn.model(item.unsqueeze(0).to(learn.dls.device)).float()
     probs = loss_activation(learn.loss_func, out)
     return loss_decodes(learn.loss_func, probs)[0].cpu(), probs[0].cpu()
-
-
-def _split(batch: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    from mentor.train.learner import split_batch
-
-    return split_batch(batch)
 
 
 def _activate(loss_func: Any, out: torch.Tensor, act: Any) -> torch.Tensor:

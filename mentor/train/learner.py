@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mentor.core.device import split_batch
 from mentor.data.loaders import DataLoaders, DeviceLoader
 from mentor.optim import Adam, freeze_to, lr_per_group, param_groups, set_hyper
 from mentor.train.callback import (
@@ -23,6 +24,7 @@ from mentor.train.callback import (
     CancelTrain,
     CancelValidate,
     handlers,
+    training_loop,
 )
 from mentor.train.errors import check_data, default_loss, explain_loss_error
 from mentor.train.metrics import Metric, as_metric
@@ -65,8 +67,8 @@ class Learner:
         opt_func: OptFunc = Adam,
         lr: float = 1e-3,
         splitter: Splitter | None = None,
-        metrics: Sequence[Any] | Any = (),
-        cbs: Sequence[Callback] = (),
+        metrics: Sequence[Any] | Any = None,
+        cbs: Sequence[Callback] | None = None,
         wd: float = 0.01,
         wd_bn_bias: bool = False,
         train_bn: bool = True,
@@ -78,7 +80,7 @@ class Learner:
         self.loss_func = loss_func or getattr(self.dls, "loss_func", None) or default_loss(self.dls)
         self.opt_func, self.lr, self.splitter = opt_func, lr, splitter
         metric_list = metrics if isinstance(metrics, Sequence) else [metrics]
-        self.metrics: list[Metric] = [as_metric(m) for m in metric_list]
+        self.metrics: list[Metric] = [as_metric(m) for m in metric_list if m is not None]
         self.wd, self.wd_bn_bias, self.train_bn = wd, wd_bn_bias, train_bn
         self.path, self.model_dir = Path(path), model_dir
         self.layer_groups: list[list[nn.Parameter]] = []
@@ -98,7 +100,7 @@ class Learner:
         self._handlers: dict[str, tuple[tuple[Callable[[], None], ...], ...]] = {}
         self.recorder = Recorder()
         self.progress = ProgressCallback()
-        self.add_cbs([self.recorder, self.progress, TerminateOnNaN(), *cbs])
+        self.add_cbs([self.recorder, self.progress, TerminateOnNaN(), *(cbs or ())])
 
     # ----- callbacks -----
     def add_cbs(self, cbs: Iterable[Callback]) -> None:
@@ -146,7 +148,7 @@ class Learner:
         n_epoch: int,
         lr: float | slice | Sequence[float] | np.ndarray | None = None,
         wd: float | None = None,
-        cbs: Sequence[Callback] = (),
+        cbs: Sequence[Callback] | None = None,
         reset_opt: bool = False,
         checkpoint_every: str | int | None = None,
         resume_from: str | Path | None = None,
@@ -169,7 +171,7 @@ class Learner:
             set_hyper(self.opt, "wd", wd)
         self.n_iter = check_data(self.dls)
         self.n_epoch, self.epoch, self.train_iter, self.skip_batches = n_epoch, 0, 0, 0
-        extra = [*cbs, *checkpoint_callbacks(self, checkpoint_every, resume_from)]
+        extra = [*(cbs or ()), *checkpoint_callbacks(self, checkpoint_every, resume_from)]
         with self.added_cbs(extra):
             try:
                 self._event("before_fit")
@@ -387,20 +389,6 @@ class Learner:
 
     def show_training_loop(self) -> str:
         """Which callbacks run at each event, in order; printed and returned."""
-        lines = []
-        for event in EVENTS:
-            train_cbs, valid_cbs = handlers(self.cbs, event)
-            names = [type(cb).__name__ for cb in dict.fromkeys((*train_cbs, *valid_cbs))]
-            lines.append(f"{event:<16} {', '.join(names) if names else '-'}")
-        text = "\n".join(lines)
+        text = training_loop(self.cbs)
         print(text)
         return text
-
-
-def split_batch(batch: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """`(x, y)` -> ((x,), (y,)); `(*xs, y)` -> (xs, (y,)); a lone tensor -> ((x,), ())."""
-    if isinstance(batch, tuple | list):
-        if len(batch) == 1:
-            return (batch[0],), ()
-        return tuple(batch[:-1]), (batch[-1],)
-    return (batch,), ()

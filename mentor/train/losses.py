@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mentor.core.registry import LOSSES
+
 LossFn = nn.Module | Callable[..., Tensor]
 
 
@@ -55,6 +57,7 @@ def _item_shape(pred: Tensor, axis: int) -> torch.Size:
     return pred.shape[:axis] + pred.shape[axis + 1 :]
 
 
+@LOSSES.register
 class CrossEntropyLossFlat(nn.Module):
     """Cross-entropy with the class axis anywhere: [N, C], [B, T, C], or [B, C, H, W] (axis=1).
 
@@ -110,6 +113,7 @@ class CrossEntropyLossFlat(nn.Module):
         return probs.argmax(dim=self.axis)
 
 
+@LOSSES.register
 class LabelSmoothingCrossEntropy(CrossEntropyLossFlat):
     """Cross-entropy against targets smoothed by `eps`: (1 - eps) one-hot + eps uniform.
 
@@ -131,6 +135,7 @@ class LabelSmoothingCrossEntropy(CrossEntropyLossFlat):
         self.eps = eps
 
 
+@LOSSES.register
 class FocalLoss(CrossEntropyLossFlat):
     """Focal loss: cross-entropy scaled by (1 - p_target)^gamma to focus on hard items.
 
@@ -177,6 +182,7 @@ class FocalLoss(CrossEntropyLossFlat):
         return loss.sum() / kept.sum().clamp(min=1)
 
 
+@LOSSES.register
 class BCEWithLogitsLossFlat(nn.Module):
     """Binary cross-entropy on logits for multi-label or binary targets, flattened.
 
@@ -231,6 +237,7 @@ class BCEWithLogitsLossFlat(nn.Module):
         return probs > self.thresh
 
 
+@LOSSES.register
 class MSELossFlat(nn.Module):
     """Mean squared error of flattened pred and targ, so [N, 1] against [N] works.
 
@@ -258,6 +265,7 @@ class MSELossFlat(nn.Module):
         return probs
 
 
+@LOSSES.register
 class L1LossFlat(MSELossFlat):
     """Mean absolute error of flattened pred and targ, so [N, 1] against [N] works.
 

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from mentor.core.device import split_batch
+
 if TYPE_CHECKING:
     from mentor.train.learner import Learner
 
@@ -76,8 +78,6 @@ def model_summary(model: nn.Module, xb: tuple[Any, ...]) -> ModelSummary:
 
 def learner_summary(learn: Learner) -> ModelSummary:
     """The summary of `learn.model` on one training batch."""
-    from mentor.train.learner import split_batch
-
     xb, _ = split_batch(learn.dls.one_batch())
     summary = model_summary(learn.model, xb)
     print(summary)

@@ -464,3 +464,14 @@ def test_progress_prints_a_header_and_one_row_per_epoch(capsys) -> None:
         assert cells[3] == f"{row['accuracy']:.6f}"
         assert cells[4].count(":") == 1
     assert "\r" not in "".join(lines) and "#" not in "".join(lines)
+
+
+def test_none_for_metrics_and_callbacks_is_accepted() -> None:
+    """fastai users write metrics=None / cbs=None; both mean 'none'."""
+    x, y = torch.randn(64, 4), torch.randint(0, 2, (64,))
+    dls = DataLoaders.from_tensors((x, y), (x, y), bs=16, device="cpu")
+    learn = Learner(dls, nn.Linear(4, 2), metrics=None, cbs=None)
+    learn.progress.show = False
+    learn.fit(1, cbs=None)
+    learn.fit_one_cycle(1, cbs=None)
+    assert learn.metrics == [] and len(learn.recorder.values) == 1

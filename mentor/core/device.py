@@ -23,6 +23,12 @@ def default_device(use_cuda: bool | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def is_main_process() -> bool:
+    """True on the process that prints, plots and writes files: rank 0, or the only one."""
+    dist = torch.distributed
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
 def to_device(batch: Any, device: torch.device | str | None, non_blocking: bool = False) -> Any:
     """Move every tensor in a (nested) tuple, list or dict to `device`; the rest passes through."""
     if device is None:

@@ -126,12 +126,20 @@ class DataLoaders:
         Args:
             train_ds, valid_ds: `torch.utils.data.Dataset`s returning `(x, y)` items.
             bs: training batch size; valid_bs: validation batch size (default 2 * bs).
-            num_workers: worker processes for loading; **loader_kw go to `DataLoader`.
+            num_workers: worker processes for loading; **loader_kw go to `DataLoader`
+                (`sampler=` replaces the training set's shuffling, e.g. to shard it).
         """
         dev = torch.device(device) if device is not None else default_device()
         pin = dev.type == "cuda"
+        sampler = loader_kw.pop("sampler", None)  # e.g. a DistributedSampler: it orders itself
         train = DataLoader(
-            train_ds, bs, shuffle=True, num_workers=num_workers, pin_memory=pin, **loader_kw
+            train_ds,
+            bs,
+            shuffle=sampler is None,
+            sampler=sampler,
+            num_workers=num_workers,
+            pin_memory=pin,
+            **loader_kw,
         )
         valid = None
         if valid_ds is not None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from mentor.core.device import is_main_process
 from mentor.core.seed import get_rng_state, set_rng_state
 from mentor.train.callback import Callback
 
@@ -32,7 +33,12 @@ def model_file(learn: Learner, name: str | Path, suffix: str = ".pth") -> Path:
 
 
 def atomic_save(obj: dict[str, Any], file: Path) -> None:
-    """Write `obj` to `file` through a temporary file, so a crash never leaves half a file."""
+    """Write `obj` to `file` through a temporary file, so a crash never leaves half a file.
+
+    Only the main process writes (the others hold the same state under data parallelism).
+    """
+    if not is_main_process():
+        return
     file.parent.mkdir(parents=True, exist_ok=True)
     tmp = file.with_name(file.name + ".tmp")
     torch.save(obj, tmp)

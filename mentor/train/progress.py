@@ -7,6 +7,7 @@ import sys
 import time
 from typing import TextIO
 
+from mentor.core.device import is_main_process
 from mentor.train.callback import Callback
 
 
@@ -29,6 +30,7 @@ class ProgressCallback(Callback):
         super().__init__()
         self.show, self.refresh_secs, self.file = show, refresh_secs, file
         self.widths: list[int] = []
+        self.printing = False  # show, on the main process (set per fit)
         self.live = False  # draw a bar: showing, and printing to a terminal (set per fit)
         self._last_draw = 0.0
         self._bar_drawn = False
@@ -38,8 +40,9 @@ class ProgressCallback(Callback):
 
     def before_fit(self) -> None:
         """Print the table header."""
-        self.live = self.show and self._out().isatty()
-        if not self.show:
+        self.printing = self.show and is_main_process()
+        self.live = self.printing and self._out().isatty()
+        if not self.printing:
             return
         names = self.learn.recorder.metric_names
         self.widths = [max(len(name), 10) for name in names]
@@ -69,7 +72,7 @@ class ProgressCallback(Callback):
 
     def after_epoch(self) -> None:
         """Replace the bar with the epoch's row."""
-        if not self.show or not self.learn.recorder.values:
+        if not self.printing or not self.learn.recorder.values:
             return
         row = self.learn.recorder.values[-1]
         cells = [

@@ -150,3 +150,17 @@ def test_from_tensors_shuffles_train_only() -> None:
     set_seed(0)
     assert order_of(dls.train) != list(range(64))
     assert order_of(dls.valid) == list(range(40))
+
+
+def test_from_dsets_takes_a_sampler_for_the_training_set_only() -> None:
+    """A sampler (e.g. a DistributedSampler that shards the data) orders the training set."""
+    from torch.utils.data import SequentialSampler, TensorDataset
+
+    train_ds = TensorDataset(torch.arange(10.0), torch.arange(10))
+    valid_ds = TensorDataset(torch.arange(4.0), torch.arange(4))
+    sampler = SequentialSampler(range(5))  # the first five items, in order
+    dls = DataLoaders.from_dsets(train_ds, valid_ds, bs=2, sampler=sampler, device="cpu")
+    train_y = torch.cat([yb for _, yb in dls.train])
+    assert train_y.tolist() == [0, 1, 2, 3, 4]  # the sampler's indices 0..4, not shuffled
+    valid_y = torch.cat([yb for _, yb in dls.valid])
+    assert valid_y.tolist() == [0, 1, 2, 3]

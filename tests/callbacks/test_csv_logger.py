@@ -6,28 +6,14 @@ import csv
 from pathlib import Path
 
 import pytest
-import torch
-from torch import nn
 
 from mentor.callbacks.csv_logger import CSVLogger
-from mentor.core.seed import set_seed
-from mentor.data.loaders import DataLoaders
-from mentor.train import Learner, accuracy
+from mentor.train import Learner
+from tests.helpers import tiny_classifier
 
 
 def make_learner(path: Path) -> Learner:
-    set_seed(0)
-    x = torch.randn(96, 5)
-    y = (x[:, 0] > 0).long()
-    dls = DataLoaders.from_tensors((x[:64], y[:64]), (x[64:], y[64:]), bs=16, device="cpu")
-    learn = Learner(
-        dls,
-        nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 2)),
-        metrics=[accuracy],
-        path=path,
-    )
-    learn.progress.show = False
-    return learn
+    return tiny_classifier(path)
 
 
 def read_rows(file: Path) -> list[list[str]]:

@@ -9,12 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 from mentor.callbacks.tracker import EarlyStoppingCallback, SaveModelCallback
-from mentor.core.seed import set_seed
-from mentor.data.loaders import DataLoaders
-from mentor.train import Callback, Learner, accuracy
+from mentor.train import Callback, Learner
+from tests.helpers import tiny_classifier
 
 
 class Script(Callback):
@@ -49,18 +47,7 @@ class Snapshots(Callback):
 
 
 def make_learner(path: Path) -> Learner:
-    set_seed(0)
-    x = torch.randn(96, 5)
-    y = (x[:, 0] > 0).long()
-    dls = DataLoaders.from_tensors((x[:64], y[:64]), (x[64:], y[64:]), bs=16, device="cpu")
-    learn = Learner(
-        dls,
-        nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 2)),
-        metrics=[accuracy],
-        path=path,
-    )
-    learn.progress.show = False
-    return learn
+    return tiny_classifier(path)
 
 
 def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:

@@ -1,0 +1,28 @@
+"""Small builders shared by several test modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mentor.core.seed import set_seed
+from mentor.data.loaders import DataLoaders
+from mentor.train import Learner, accuracy
+
+
+def tiny_classifier(path: Path | str = ".") -> Learner:
+    """A seeded two-class MLP learner on 64 train / 32 valid random items, silent."""
+    set_seed(0)
+    x = torch.randn(96, 5)
+    y = (x[:, 0] > 0).long()
+    dls = DataLoaders.from_tensors((x[:64], y[:64]), (x[64:], y[64:]), bs=16, device="cpu")
+    learn = Learner(
+        dls,
+        nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 2)),
+        metrics=[accuracy],
+        path=path,
+    )
+    learn.progress.show = False
+    return learn

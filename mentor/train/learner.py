@@ -246,8 +246,10 @@ class Learner:
         valid = self.dls.valid
         empty = valid is None or (valid.has_len() and len(valid) == 0)
         if empty and not self.said_no_valid:
+            what = "no validation set" if valid is None else "the validation set is empty"
             warnings.warn(
-                "no validation set (it is empty): training without validation", stacklevel=4
+                f"{what}: training without validation (valid_loss and metrics show nan)",
+                stacklevel=4,
             )
             self.said_no_valid = True
         return None if empty else valid

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import Any
 
 import torch
@@ -61,11 +61,18 @@ class TensorLoader:
 
 
 class DeviceLoader:
-    """Wraps any iterable of batches and yields them on `device`."""
+    """Wraps any iterable of batches and yields them on `device`, after `after_batch` (the
+    batch transforms, e.g. augmentation and normalization, which run on the device)."""
 
-    def __init__(self, loader: Iterable[Any], device: torch.device) -> None:
+    def __init__(
+        self,
+        loader: Iterable[Any],
+        device: torch.device,
+        after_batch: Callable[[Any], Any] | None = None,
+    ) -> None:
         self.loader = loader
         self.device = device
+        self.after_batch = after_batch
         self.non_blocking = device.type == "cuda"
 
     def __len__(self) -> int:
@@ -74,9 +81,10 @@ class DeviceLoader:
         return len(self.loader)
 
     def __iter__(self) -> Iterator[Any]:
-        device, non_blocking = self.device, self.non_blocking
+        device, non_blocking, after_batch = self.device, self.non_blocking, self.after_batch
         for batch in self.loader:
-            yield to_device(batch, device, non_blocking)
+            batch = to_device(batch, device, non_blocking)
+            yield batch if after_batch is None else after_batch(batch)
 
     def has_len(self) -> bool:
         """Whether the wrapped loader knows its number of batches."""
@@ -106,9 +114,9 @@ class DataLoaders:
         device: torch.device | str | None = None,
     ) -> None:
         self.device = torch.device(device) if device is not None else default_device()
-        self.train = DeviceLoader(_unwrap(train), self.device)
-        self.valid = DeviceLoader(_unwrap(valid), self.device) if valid is not None else None
-        self.test = DeviceLoader(_unwrap(test), self.device) if test is not None else None
+        self.train = _on_device(train, self.device)
+        self.valid = _on_device(valid, self.device) if valid is not None else None
+        self.test = _on_device(test, self.device) if test is not None else None
 
     @classmethod
     def from_dsets(
@@ -169,6 +177,11 @@ class DataLoaders:
             valid_dl = TensorLoader(*(t.to(dev) for t in valid), bs=valid_bs or 2 * bs)
         return cls(train_dl, valid_dl, device=dev)
 
+    @property
+    def loss_spec(self) -> tuple[str, dict[str, Any]] | None:
+        """The loss the data implies, as a registry name and arguments (None: unknown)."""
+        return None
+
     def one_batch(self, split: str = "train") -> Any:
         """The first batch of `split` ('train', 'valid' or 'test'), on the device."""
         loader = {"train": self.train, "valid": self.valid, "test": self.test}.get(split)
@@ -186,6 +199,8 @@ class DataLoaders:
         return loader
 
 
-def _unwrap(loader: Iterable[Any] | None) -> Iterable[Any]:
-    """A DeviceLoader's inner loader, so re-wrapping never stacks device moves."""
-    return loader.loader if isinstance(loader, DeviceLoader) else loader  # type: ignore[return-value]
+def _on_device(loader: Iterable[Any], device: torch.device) -> DeviceLoader:
+    """`loader` yielding on `device`; a DeviceLoader is re-targeted, never wrapped twice."""
+    if isinstance(loader, DeviceLoader):
+        return DeviceLoader(loader.loader, device, loader.after_batch)
+    return DeviceLoader(loader, device)

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from mentor.core.registry import LOSSES
 from mentor.data.loaders import DataLoaders
 from mentor.train.losses import CrossEntropyLossFlat, MSELossFlat
 
@@ -26,7 +27,11 @@ def check_data(dls: DataLoaders) -> int:
 
 
 def default_loss(dls: DataLoaders) -> Callable[..., torch.Tensor]:
-    """A loss for the targets of the first batch: cross-entropy for integers, MSE for floats."""
+    """The loss the data implies (`dls.loss_spec`), else one for the first batch's targets:
+    cross-entropy for integers, MSE for floats."""
+    if dls.loss_spec is not None:
+        name, kwargs = dls.loss_spec
+        return LOSSES.create(name, **kwargs)
     batch = dls.one_batch()
     target = batch[-1] if isinstance(batch, tuple | list) and len(batch) > 1 else None
     if not isinstance(target, torch.Tensor):

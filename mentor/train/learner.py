@@ -43,8 +43,9 @@ class Learner:
         dls: a `DataLoaders`, or a `(train, valid)` pair of batch iterables (plain
             `torch.utils.data.DataLoader`s work). Batches are `(x, y)` or `(*xs, y)`.
         model: any `nn.Module`.
-        loss_func: called as `loss_func(pred, y)`; None takes `dls.loss_func` or infers it
-            from the first batch (integer targets: cross-entropy, float targets: MSE).
+        loss_func: called as `loss_func(pred, y)`; None takes the loss the data implies
+            (`dls.loss_spec`, e.g. cross-entropy for a CategoryBlock), else infers it from the
+            first batch (integer targets: cross-entropy, float targets: MSE).
         opt_func: optimizer factory `opt_func(param_groups, lr=...)` (default `Adam`).
         lr: default learning rate (1e-3). splitter: `model -> list of parameter groups` for
             discriminative learning rates and freezing (default: one group).
@@ -77,7 +78,7 @@ class Learner:
     ) -> None:
         self.dls = dls if isinstance(dls, DataLoaders) else DataLoaders(*dls)
         self.model = model.to(self.dls.device)
-        self.loss_func = loss_func or getattr(self.dls, "loss_func", None) or default_loss(self.dls)
+        self.loss_func = loss_func or default_loss(self.dls)
         self.opt_func, self.lr, self.splitter = opt_func, lr, splitter
         metric_list = metrics if isinstance(metrics, Sequence) else [metrics]
         self.metrics: list[Metric] = [as_metric(m) for m in metric_list if m is not None]

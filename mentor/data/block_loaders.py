@@ -1,0 +1,203 @@
+"""The `DataLoaders` a `DataBlock` builds: vocab, test sets, resizing, `show_batch`."""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from mentor.core.device import default_device, to_cpu
+from mentor.data.datablock import Datasets, SkippingLoader, collate_samples
+from mentor.data.loaders import DataLoaders, DeviceLoader
+from mentor.data.transforms import BatchPipeline
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from mentor.data.datablock import DataBlock
+
+
+def default_workers() -> int:
+    """Loader worker processes: one per core, at most 8 (0 on a single core)."""
+    cores = os.cpu_count() or 1
+    return 0 if cores < 2 else min(cores, 8)
+
+
+class BlockDataLoaders(DataLoaders):
+    """Training and validation loaders over a `DataBlock`'s data sets.
+
+    Item transforms run in `num_workers` worker processes and batches arrive as uint8; the
+    batch transforms (float conversion, augmentation for training, normalization) run on
+    `device`.
+
+    Args:
+        block: the DataBlock. train_ds, valid_ds: its data sets.
+        bs: batch size (64); valid_bs: validation batch size (default 2 * bs).
+        num_workers: worker processes (default: one per core, at most 8).
+        shuffle: shuffle the training set (True). device: default CUDA when available.
+    """
+
+    def __init__(
+        self,
+        block: DataBlock,
+        train_ds: Datasets,
+        valid_ds: Datasets,
+        bs: int = 64,
+        valid_bs: int | None = None,
+        num_workers: int | None = None,
+        shuffle: bool = True,
+        device: torch.device | str | None = None,
+    ) -> None:
+        dev = torch.device(device) if device is not None else default_device()
+        self.block, self.train_ds, self.valid_ds = block, train_ds, valid_ds
+        self.bs, self.valid_bs = bs, valid_bs or 2 * bs
+        self.num_workers = default_workers() if num_workers is None else num_workers
+        self.shuffle = shuffle
+        train = self._loader(train_ds, bs, shuffle, dev, train=True)
+        valid = self._loader(valid_ds, self.valid_bs, False, dev, train=False)
+        super().__init__(train, valid if len(valid_ds) else None, device=dev)
+
+    def _loader(
+        self, ds: Datasets, bs: int, shuffle: bool, device: torch.device, train: bool
+    ) -> DeviceLoader:
+        workers = self.num_workers if len(ds) > bs else 0  # tiny sets: no process start-up
+        loader = DataLoader(
+            ds,
+            batch_size=bs,
+            shuffle=shuffle,
+            drop_last=shuffle and len(ds) > bs,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=device.type == "cuda",
+            collate_fn=collate_samples,
+        )
+        kinds = ds.kinds
+        pipeline = BatchPipeline(self.block.batch_tfms, kinds, train=train)
+        return DeviceLoader(SkippingLoader(loader), device, pipeline)
+
+    # ----- what the data is -----
+    @property
+    def target_block(self) -> Any:
+        """The first target block (after the inputs)."""
+        return self.block.blocks[self.block.n_inp]
+
+    @property
+    def vocab(self) -> list[Any]:
+        """The target's vocabulary (class names), or [] for targets without one."""
+        return list(getattr(self.target_block, "vocab", []))
+
+    @property
+    def c(self) -> int | None:
+        """The number of outputs a model needs (classes, labels or numbers)."""
+        return self.target_block.n_out
+
+    @property
+    def loss_spec(self) -> tuple[str, dict[str, Any]] | None:
+        """The loss for this target, as a registry name and arguments."""
+        return self.target_block.loss_spec
+
+    # ----- new loaders from the same items -----
+    def test_dl(
+        self, items: Sequence[Any], with_labels: bool = False, bs: int | None = None
+    ) -> Any:
+        """A loader over new items with the validation transforms (no augmentation).
+
+        Args:
+            items: the items (e.g. image paths, or a DataFrame for tabular-style blocks).
+            with_labels: the items carry labels too (get_y applies; unknown labels fail
+                naming the label and the vocabulary).
+        """
+        block = self.block
+        found = block.items(items) if block.get_items is None else list(items)
+        if with_labels:
+            block.check_labels(found, "test")
+        n_blocks = len(block.blocks) if with_labels else block.n_inp
+        ds = block._datasets(found, train=False, n_blocks=n_blocks)
+        loader = DataLoader(
+            ds, batch_size=bs or self.valid_bs, num_workers=0, collate_fn=collate_samples
+        )
+        pipeline = BatchPipeline(block.batch_tfms, ds.kinds, train=False)
+        return DeviceLoader(SkippingLoader(loader), self.device, pipeline)
+
+    def new(
+        self, size: int | tuple[int, int] | None = None, bs: int | None = None
+    ) -> BlockDataLoaders:
+        """The same items and splits with another image `size` and/or batch size (for
+        progressive resizing: train small first, then larger)."""
+        block = copy.copy(self.block)
+        if size is not None:
+            block.item_tfms = [_resized(t, size) for t in block.item_tfms]
+            block.batch_tfms = [_resized(t, size) for t in block.batch_tfms]
+        train_ds, valid_ds = copy.copy(self.train_ds), copy.copy(self.valid_ds)
+        for ds in (train_ds, valid_ds):
+            ds.item_tfms = sorted(block.item_tfms, key=lambda t: t.order)
+        return BlockDataLoaders(
+            block, train_ds, valid_ds, bs or self.bs, None if bs else self.valid_bs,
+            self.num_workers, self.shuffle, self.device,
+        )  # fmt: skip
+
+    # ----- looking at the data -----
+    def decode_batch(self, batch: Sequence[Any], train: bool = True) -> list[list[Any]]:
+        """A batch on the CPU with the batch transforms undone: per item, its parts."""
+        pipeline = BatchPipeline(self.block.batch_tfms, self.block.kinds[: len(batch)], train)
+        parts = to_cpu(pipeline.decode(batch))
+        return [[part[i] for part in parts] for i in range(len(parts[0]))]
+
+    def show_batch(
+        self,
+        max_n: int = 9,
+        nrows: int | None = None,
+        ncols: int | None = None,
+        figsize: tuple[float, float] | None = None,
+        unique: bool = False,
+        fname: str | Path | None = None,
+    ) -> Figure:
+        """Show decoded items of a training batch with their labels.
+
+        Args:
+            max_n: how many items (9). nrows, ncols, figsize: the grid (default square).
+            unique: show `max_n` augmented versions of the first item instead.
+            fname: also save the figure there (a PNG); without a display it is saved to
+                `show_batch.png` when no name is given.
+        """
+        import matplotlib
+        import matplotlib.pyplot as plt
+
+        batch = self._unique_batch(max_n) if unique else self.one_batch()
+        items = self.decode_batch(batch)[:max_n]
+        ncols = ncols or math.ceil(math.sqrt(len(items)))
+        nrows = nrows or math.ceil(len(items) / ncols)
+        fig, axes = plt.subplots(nrows, ncols, figsize=figsize or (3 * ncols, 3 * nrows))
+        axes_list = list(getattr(axes, "flat", [axes]))
+        for ax, item in zip(axes_list, items):
+            for part, block in zip(item, self.block.blocks):
+                block.show(part, ax)
+        for ax in axes_list:
+            ax.axis("off")
+        fig.tight_layout()
+        interactive = matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo")
+        if fname is not None or not interactive:
+            fig.savefig(fname or "show_batch.png", dpi=80)
+        return fig
+
+    def _unique_batch(self, n: int) -> Any:
+        """One training item repeated `n` times, each with its own augmentation."""
+        sample = self.train_ds[0]
+        raw = [torch.stack([sample[j]] * n) for j in range(len(sample))]
+        batch = [part.to(self.device) for part in raw]
+        return self.train.after_batch(batch) if self.train.after_batch else tuple(batch)
+
+
+def _resized(tfm: Any, size: int | tuple[int, int]) -> Any:
+    """A copy of `tfm` producing `size`, for transforms that have a `size`; others unchanged."""
+    if getattr(tfm, "size", None) is None:
+        return tfm
+    resized = copy.copy(tfm)
+    resized.size = size
+    return resized

@@ -10,6 +10,10 @@ import torch
 
 matplotlib.use("Agg")
 
+# the shared data sets sit beside the repository; set once, before any fixture resolves them
+_HERE = os.path.dirname(os.path.abspath(__file__))
+os.environ.setdefault("MENTOR_DATA", os.path.join(_HERE, "..", "..", "shared", "data"))
+
 
 @pytest.fixture(scope="session")
 def mnist_sample() -> tuple[torch.Tensor, ...]:
@@ -24,8 +28,5 @@ def mnist_sample() -> tuple[torch.Tensor, ...]:
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """Keep MENTOR_HOME as the user set it, but never write models into the repository."""
+    """Run each test in a fresh folder, so nothing (models, plots) is written into the repo."""
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
-    if "MENTOR_DATA" not in os.environ:
-        here = os.path.dirname(os.path.abspath(__file__))
-        monkeypatch.setenv("MENTOR_DATA", os.path.join(here, "..", "..", "shared", "data"))

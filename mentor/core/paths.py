@@ -7,11 +7,12 @@ from pathlib import Path
 
 
 def data_path(name: str = "") -> Path:
-    """The shared data folder (`$MENTOR_DATA`, default `../shared/data`), or `name` inside it.
+    """The shared data folder (`$MENTOR_DATA`, default `../shared/data` from the current
+    folder), or `name` inside it, as an absolute path (so it survives a change of folder).
 
     Raises FileNotFoundError naming the folder and the variable to set when it is missing.
     """
-    root = Path(os.environ.get("MENTOR_DATA", "../shared/data")).expanduser()
+    root = Path(os.environ.get("MENTOR_DATA", "../shared/data")).expanduser().resolve()
     path = root / name
     if not path.exists():
         raise FileNotFoundError(

@@ -201,5 +201,5 @@ def _resized(tfm: Any, size: int | tuple[int, int]) -> Any:
     if getattr(tfm, "size", None) is None:
         return tfm
     resized = copy.copy(tfm)
-    resized.size = size
+    resized.size = (size, size) if isinstance(size, int) else tuple(size)  # sizes are (h, w)
     return resized

@@ -68,8 +68,9 @@ def _setup(block: DataBlock, state: dict[str, Any]) -> str:
     found = []
     for get, b in zip(block.getters, block.blocks):
         b.setup([get(item) for item in state["train"]])
-        if getattr(b, "vocab", None):
-            found.append(f"{type(b).__name__} vocab of {len(b.vocab)}: {b.vocab[:10]}")
+        vocab = list(getattr(b, "vocab", []))
+        if vocab:
+            found.append(f"{type(b).__name__} vocab of {len(vocab)}: {vocab[:10]}")
     return "; ".join(found) or "nothing to learn"
 
 

@@ -212,7 +212,7 @@ def _getters(
     def expand(get: Getter | Sequence[Getter] | None, n: int, name: str) -> list[Getter]:
         if get is None:
             return [_identity] * n
-        gets = list(get) if isinstance(get, list | tuple) else [get] * n
+        gets: list[Getter] = list(get) if isinstance(get, list | tuple) else [get] * n  # type: ignore[list-item]
         if len(gets) != n:
             raise ValueError(f"{name} has {len(gets)} functions for {n} blocks; give one per block")
         return gets

@@ -151,6 +151,7 @@ class ImageDataLoaders:
         Example:
             >>> dls = ImageDataLoaders.from_folder(path, item_tfms=Resize(224))
         """
+        get_items: Callable[..., list[Path]]
         if valid_pct is None:
             get_items = partial(get_image_files, folders=[train, valid])
             splitter: Any = GrandparentSplitter(train, valid)

@@ -135,7 +135,7 @@ class DataBlock:
         self.n_inp = n_inp if n_inp is not None else max(1, len(self.blocks) - 1)
         self.get_items, self.splitter = get_items, splitter or RandomSplitter()
         self.getters = _getters(get_x, get_y, self.n_inp, len(self.blocks))
-        extra_items = [t for b in self.blocks for t in b.item_tfms]
+        extra_items = list({type(t): t for b in self.blocks for t in b.item_tfms}.values())
         self.item_tfms: list[ItemTransform] = [*item_tfms, *extra_items, ToTensor()]
         self.batch_tfms = [*(t for b in self.blocks for t in b.batch_tfms), *batch_tfms]
         self.skip_bad = skip_bad

@@ -19,7 +19,7 @@ from mentor.data.items import get_image_files
 from mentor.data.labels import ColReader, RegexLabeller, parent_label
 from mentor.data.splitters import ColSplitter, GrandparentSplitter, RandomSplitter
 from mentor.data.transforms import IMAGE, MASK, POINTS, IntToFloat
-from mentor.vision.image import open_image, open_mask
+from mentor.vision.image import ConvertMode, open_image, open_mask
 
 
 class ImageBlock(TransformBlock):
@@ -30,7 +30,7 @@ class ImageBlock(TransformBlock):
     """
 
     def __init__(self, mode: str = "RGB") -> None:
-        super().__init__(IMAGE, batch_tfms=[IntToFloat()])
+        super().__init__(IMAGE, item_tfms=[ConvertMode()], batch_tfms=[IntToFloat()])
         self.mode = mode
 
     def encode(self, raw: Any) -> Any:

@@ -138,3 +138,11 @@ def test_points_follow_resize_and_augmentation_to_the_bright_pixel(tmp_path: Pat
         assert abs(x_pix - col) <= 1.5 and abs(y_pix - row) <= 1.5, (x_pix, y_pix, col, row)
     fig = dls.show_batch(max_n=4, fname=tmp_path / "points.png")
     assert len(fig.axes[0].collections) == 1  # the points are drawn
+
+
+def test_an_rgb_block_over_greyscale_files_gives_three_channels(mnist_tiny: Path) -> None:
+    """Without any resize, the block still converts to the mode it was asked for."""
+    dls = ImageDataLoaders.from_folder(mnist_tiny, img_mode="RGB", **LOADER)
+    x, _ = dls.one_batch()
+    assert x.shape == (8, 3, 28, 28)
+    assert torch.equal(x[:, 0], x[:, 1]) and torch.equal(x[:, 1], x[:, 2])

@@ -1,1 +1,49 @@
-"""Layer 6: computer vision."""
+"""Layer 6: computer vision: image blocks and loaders, item transforms, batch augmentation."""
+
+from mentor.vision.augment import (
+    AffineWarp,
+    Brightness,
+    Contrast,
+    Dihedral,
+    Flip,
+    Rotate,
+    Warp,
+    Zoom,
+    aug_transforms,
+)
+from mentor.vision.data import ImageBlock, ImageDataLoaders, MaskBlock, PointBlock, image_stats
+from mentor.vision.image import (
+    BadImageError,
+    CenterCrop,
+    ConvertMode,
+    RandomResizedCrop,
+    Resize,
+    open_image,
+    open_mask,
+    verify_images,
+)
+
+__all__ = [
+    "AffineWarp",
+    "BadImageError",
+    "Brightness",
+    "CenterCrop",
+    "Contrast",
+    "ConvertMode",
+    "Dihedral",
+    "Flip",
+    "ImageBlock",
+    "ImageDataLoaders",
+    "MaskBlock",
+    "PointBlock",
+    "RandomResizedCrop",
+    "Resize",
+    "Rotate",
+    "Warp",
+    "Zoom",
+    "aug_transforms",
+    "image_stats",
+    "open_image",
+    "open_mask",
+    "verify_images",
+]

@@ -108,7 +108,7 @@ class DataBlock:
         get_x, get_y: `item -> raw value` for the inputs / targets (a function or one per
             block); default: the item itself.
         splitter: `items -> (train indices, valid indices)` (default `RandomSplitter()`).
-        item_tfms: per-item transforms (in loader workers), e.g. `Resize(224)`.
+        item_tfms: per-item transforms (in loader workers), e.g. `Resize(224)` (one or a list).
         batch_tfms: per-batch transforms (on the device), e.g. `aug_transforms()`.
         n_inp: how many blocks are inputs (default: all but the last).
         skip_bad: skip unreadable items with one warning listing them, instead of failing.
@@ -126,8 +126,8 @@ class DataBlock:
         get_x: Getter | Sequence[Getter] | None = None,
         get_y: Getter | Sequence[Getter] | None = None,
         splitter: Callable[[Sequence[Any]], tuple[list[int], list[int]]] | None = None,
-        item_tfms: Sequence[ItemTransform] = (),
-        batch_tfms: Sequence[Any] = (),
+        item_tfms: ItemTransform | Sequence[ItemTransform] = (),
+        batch_tfms: Any = (),
         n_inp: int | None = None,
         skip_bad: bool = False,
     ) -> None:
@@ -136,8 +136,8 @@ class DataBlock:
         self.get_items, self.splitter = get_items, splitter or RandomSplitter()
         self.getters = _getters(get_x, get_y, self.n_inp, len(self.blocks))
         extra_items = list({type(t): t for b in self.blocks for t in b.item_tfms}.values())
-        self.item_tfms: list[ItemTransform] = [*item_tfms, *extra_items, ToTensor()]
-        self.batch_tfms = [*(t for b in self.blocks for t in b.batch_tfms), *batch_tfms]
+        self.item_tfms: list[ItemTransform] = [*_listify(item_tfms), *extra_items, ToTensor()]
+        self.batch_tfms = [*(t for b in self.blocks for t in b.batch_tfms), *_listify(batch_tfms)]
         self.skip_bad = skip_bad
 
     @property
@@ -218,6 +218,13 @@ def _getters(
         return gets
 
     return expand(get_x, n_inp, "get_x") + expand(get_y, n_blocks - n_inp, "get_y")
+
+
+def _listify(tfms: Any) -> list[Any]:
+    """A list of transforms from None, one transform, or a sequence of them."""
+    if tfms is None:
+        return []
+    return list(tfms) if isinstance(tfms, list | tuple) else [tfms]
 
 
 def _identity(item: Any) -> Any:

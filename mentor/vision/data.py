@@ -271,17 +271,11 @@ def _image_dls(
         get_x=get_x,
         get_y=get_y,
         splitter=splitter,
-        item_tfms=_listify(item_tfms),
-        batch_tfms=_listify(batch_tfms),
+        item_tfms=item_tfms,
+        batch_tfms=batch_tfms,
         skip_bad=kwargs.pop("skip_bad", False),
     )
     return block.dataloaders(source, **kwargs)
-
-
-def _listify(tfms: Any) -> list[Any]:
-    if tfms is None:
-        return []
-    return list(tfms) if isinstance(tfms, list | tuple) else [tfms]
 
 
 def _column(df: pd.DataFrame, col: int | str) -> str:

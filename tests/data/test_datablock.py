@@ -143,3 +143,9 @@ def test_regression_targets_from_a_list_of_rows() -> None:
     x, y = dls.one_batch()
     assert x.shape == (5, 2) and y.tolist() == [0.0, 2.0, 4.0, 6.0, 8.0]
     assert dls.c == 1 and dls.loss_spec == ("MSELossFlat", {})
+
+
+def test_single_transforms_need_no_list(mnist_tiny: Path) -> None:
+    block = mnist_block(item_tfms=Resize(12), batch_tfms=None)
+    dls = block.dataloaders(mnist_tiny, bs=4, num_workers=0, device="cpu")
+    assert dls.one_batch()[0].shape == (4, 1, 12, 12)

@@ -25,25 +25,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mentor.data.transforms import IMAGE, MASK, POINTS, BatchTransform, Kinds
+from mentor.vision.lighting import Brightness, Contrast, check_probability, coin_flips, uniform
 
 PAD_MODES = ("reflection", "zeros", "border")
 MODES = ("bilinear", "nearest", "bicubic")
 Generator = torch.Generator | None
-
-
-def _check_probability(p: float) -> None:
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"probability p={p} is outside [0, 1]; pass a value such as 0.5")
-
-
-def _uniform(n: int, low: float, high: float, device: torch.device, gen: Any) -> Tensor:
-    """`n` float32 draws uniform in [low, high)."""
-    return torch.rand(n, device=device, generator=gen) * (high - low) + low
-
-
-def _chosen(n: int, p: float, device: torch.device, gen: Any) -> Tensor:
-    """A bool mask of the items an augmentation applies to, each with probability `p`."""
-    return torch.rand(n, device=device, generator=gen) < p
 
 
 def affine_matrices(*entries: Tensor | float) -> Tensor:
@@ -128,14 +114,14 @@ class Flip(GeometricAug):
     """Mirror each item left-right with probability `p` (default 0.5)."""
 
     def __init__(self, p: float = 0.5) -> None:
-        _check_probability(p)
+        check_probability(p)
         self.p = p
 
     def matrices(
         self, n: int, height: int, width: int, device: torch.device, generator: Generator = None
     ) -> Tensor:
         """Mirror matrices for the chosen items, identities for the others."""
-        return flip_matrices(_chosen(n, self.p, device, generator))
+        return flip_matrices(coin_flips(n, self.p, device, generator))
 
 
 class Dihedral(GeometricAug):
@@ -145,7 +131,7 @@ class Dihedral(GeometricAug):
     """
 
     def __init__(self, p: float = 1.0) -> None:
-        _check_probability(p)
+        check_probability(p)
         self.p = p
 
     def matrices(
@@ -153,7 +139,7 @@ class Dihedral(GeometricAug):
     ) -> Tensor:
         """Symmetry matrices (identity for the items not chosen)."""
         index = torch.randint(0, 8, (n,), device=device, generator=generator)
-        chosen = _chosen(n, self.p, device, generator)
+        chosen = coin_flips(n, self.p, device, generator)
         return dihedral_matrices(torch.where(chosen, index, torch.zeros_like(index)))
 
 
@@ -166,7 +152,7 @@ class Rotate(GeometricAug):
     """
 
     def __init__(self, max_deg: float = 10.0, p: float = 0.5) -> None:
-        _check_probability(p)
+        check_probability(p)
         if max_deg < 0:
             raise ValueError(f"max_deg={max_deg} is negative; pass the largest angle, e.g. 10")
         self.max_deg, self.p = max_deg, p
@@ -175,8 +161,8 @@ class Rotate(GeometricAug):
         self, n: int, height: int, width: int, device: torch.device, generator: Generator = None
     ) -> Tensor:
         """Rotation matrices (0 degrees for the items not chosen)."""
-        degrees = _uniform(n, -self.max_deg, self.max_deg, device, generator)
-        degrees = degrees * _chosen(n, self.p, device, generator)
+        degrees = uniform(n, -self.max_deg, self.max_deg, device, generator)
+        degrees = degrees * coin_flips(n, self.p, device, generator)
         return rotate_matrices(degrees, height, width)
 
 
@@ -191,7 +177,7 @@ class Zoom(GeometricAug):
     """
 
     def __init__(self, max_zoom: float = 1.1, p: float = 0.5) -> None:
-        _check_probability(p)
+        check_probability(p)
         if max_zoom < 1:
             raise ValueError(f"max_zoom={max_zoom} is below 1; pass 1 (no zoom) or more")
         self.max_zoom, self.p = max_zoom, p
@@ -200,8 +186,8 @@ class Zoom(GeometricAug):
         self, n: int, height: int, width: int, device: torch.device, generator: Generator = None
     ) -> Tensor:
         """Zoom matrices (scale 1 for the items not chosen)."""
-        scale = _uniform(n, 1.0, self.max_zoom, device, generator)
-        scale = torch.where(_chosen(n, self.p, device, generator), scale, torch.ones_like(scale))
+        scale = uniform(n, 1.0, self.max_zoom, device, generator)
+        scale = torch.where(coin_flips(n, self.p, device, generator), scale, torch.ones_like(scale))
         room = (1.0 - 1.0 / scale).unsqueeze(1)
         centre = (torch.rand(n, 2, device=device, generator=generator) * 2 - 1) * room
         return zoom_matrices(scale, centre)
@@ -216,7 +202,7 @@ class Warp(GeometricAug):
     """
 
     def __init__(self, magnitude: float = 0.2, p: float = 0.5) -> None:
-        _check_probability(p)
+        check_probability(p)
         if not 0 <= magnitude < 0.5:
             raise ValueError(f"magnitude={magnitude} is outside [0, 0.5); try 0.2")
         self.magnitude, self.p = magnitude, p
@@ -226,7 +212,7 @@ class Warp(GeometricAug):
     ) -> Tensor:
         """Perspective matrices (identity for the items not chosen)."""
         tilt = torch.rand(n, 2, device=device, generator=generator) * 2 - 1
-        tilt = tilt * self.magnitude * _chosen(n, self.p, device, generator).unsqueeze(1)
+        tilt = tilt * self.magnitude * coin_flips(n, self.p, device, generator).unsqueeze(1)
         return warp_matrices(tilt)
 
 
@@ -357,84 +343,6 @@ class AffineWarp(BatchTransform):
         for aug in self.augs:
             matrices = matrices @ aug.matrices(n, height, width, device, self.generator)
         return apply_matrices(batch, kinds, matrices, self.size, self.mode, self.pad_mode)
-
-
-class LightingAug(BatchTransform):
-    """Base of the lighting augmentations: one random amount per item, images only.
-
-    Args:
-        max_lighting: sets the range of the change (default 0.2), in [0, 1).
-        p: probability of changing each item (default 0.75).
-        generator: a `torch.Generator` on the batch's device (default: the global RNG).
-    """
-
-    train_only = True
-
-    def __init__(self, max_lighting: float = 0.2, p: float = 0.75, generator: Generator = None):
-        if not 0 <= max_lighting < 1:
-            raise ValueError(f"max_lighting={max_lighting} is outside [0, 1); try 0.2")
-        _check_probability(p)
-        self.max_lighting, self.p, self.generator = max_lighting, p, generator
-
-    def amounts(self, n: int, device: torch.device) -> Tensor:
-        """`[n]` random amounts, the neutral one for the items not chosen."""
-        raise NotImplementedError(f"{type(self).__name__} must implement amounts")
-
-    def adjust(self, images: Tensor, amounts: Tensor) -> Tensor:
-        """`images` `[B, C, H, W]` changed by `amounts` `[B, 1, 1, 1]`, clamped to [0, 1]."""
-        raise NotImplementedError(f"{type(self).__name__} must implement adjust")
-
-    def encode(self, batch: list[Any], kinds: Kinds) -> list[Any]:
-        """Change the images of each chosen item (all image parts by the same amount)."""
-        images = [part for part, kind in zip(batch, kinds) if kind == IMAGE]
-        if not images:
-            return batch
-        amounts = self.amounts(images[0].shape[0], images[0].device).view(-1, 1, 1, 1)
-        return [
-            self.adjust(part, amounts.to(part.dtype)) if kind == IMAGE else part
-            for part, kind in zip(batch, kinds)
-        ]
-
-
-class Brightness(LightingAug):
-    """Add a random amount in [-max_lighting, max_lighting] to images, clamped to [0, 1].
-
-    Args: as `LightingAug` (max_lighting=0.2, p=0.75, generator=None).
-    """
-
-    order = 30
-
-    def amounts(self, n: int, device: torch.device) -> Tensor:
-        """Uniform shifts (0 for the items not chosen)."""
-        shift = _uniform(n, -self.max_lighting, self.max_lighting, device, self.generator)
-        return shift * _chosen(n, self.p, device, self.generator)
-
-    def adjust(self, images: Tensor, amounts: Tensor) -> Tensor:
-        """Shift and clamp."""
-        return (images + amounts).clamp(0, 1)
-
-
-class Contrast(LightingAug):
-    """Scale images about their mean by a factor in [1 - max_lighting, 1 / (1 - max_lighting)].
-
-    The factor is log-uniform, so raising and lowering the contrast are equally likely;
-    results are clamped to [0, 1].
-
-    Args: as `LightingAug` (max_lighting=0.2, p=0.75, generator=None).
-    """
-
-    order = 40
-
-    def amounts(self, n: int, device: torch.device) -> Tensor:
-        """Log-uniform factors (1 for the items not chosen)."""
-        log_max = -math.log(1 - self.max_lighting)
-        log_factor = _uniform(n, -log_max, log_max, device, self.generator)
-        return (log_factor * _chosen(n, self.p, device, self.generator)).exp()
-
-    def adjust(self, images: Tensor, amounts: Tensor) -> Tensor:
-        """Scale about each image's mean and clamp."""
-        mean = images.mean(dim=(1, 2, 3), keepdim=True)
-        return ((images - mean) * amounts + mean).clamp(0, 1)
 
 
 def aug_transforms(

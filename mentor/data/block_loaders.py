@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.utils.data import DataLoader
 
-from mentor.core.device import default_device, to_cpu
+from mentor.core.device import default_device, keep_batch_memory, to_cpu
 from mentor.data.datablock import Datasets, SkippingLoader, collate_samples
 from mentor.data.loaders import DataLoaders, DeviceLoader
-from mentor.data.transforms import BatchPipeline
+from mentor.data.transforms import BatchPipeline, OneThread
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -78,9 +78,12 @@ class BlockDataLoaders(DataLoaders):
             persistent_workers=False,
             pin_memory=device.type == "cuda",
             collate_fn=collate_samples,
+            worker_init_fn=_lower_priority if device.type == "cpu" else None,
         )
-        kinds = ds.kinds
-        pipeline = BatchPipeline(self.block.batch_tfms, kinds, train=train)
+        pipeline: Any = BatchPipeline(self.block.batch_tfms, ds.kinds, train=train)
+        if device.type == "cpu":
+            keep_batch_memory()
+            pipeline = OneThread(pipeline) if workers > 0 else pipeline
         return DeviceLoader(SkippingLoader(loader), device, pipeline)
 
     # ----- what the data is -----
@@ -194,6 +197,12 @@ class BlockDataLoaders(DataLoaders):
         raw = [torch.stack([sample[j]] * n) for j in range(len(sample))]
         batch = [part.to(self.device) for part in raw]
         return self.train.after_batch(batch) if self.train.after_batch else tuple(batch)
+
+
+def _lower_priority(worker_id: int) -> None:
+    """Loader workers yield the CPU to the main process, which runs the batch transforms on
+    a CPU device: they only need to stay ahead of it, not to win the cores."""
+    os.nice(5)
 
 
 def _resized(tfm: Any, size: int | tuple[int, int]) -> Any:

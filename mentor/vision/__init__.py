@@ -2,8 +2,6 @@
 
 from mentor.vision.augment import (
     AffineWarp,
-    Brightness,
-    Contrast,
     Dihedral,
     Flip,
     Rotate,
@@ -22,6 +20,7 @@ from mentor.vision.image import (
     open_mask,
     verify_images,
 )
+from mentor.vision.lighting import Brightness, Contrast, Lighting
 
 __all__ = [
     "AffineWarp",
@@ -34,6 +33,7 @@ __all__ = [
     "Flip",
     "ImageBlock",
     "ImageDataLoaders",
+    "Lighting",
     "MaskBlock",
     "PointBlock",
     "RandomResizedCrop",

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mentor.data.transforms import IMAGE, MASK, POINTS, BatchTransform, Kinds
-from mentor.vision.lighting import Brightness, Contrast, check_probability, coin_flips, uniform
+from mentor.vision.lighting import Lighting, check_probability, coin_flips, uniform
 
 PAD_MODES = ("reflection", "zeros", "border")
 MODES = ("bilinear", "nearest", "bicubic")
@@ -235,11 +235,13 @@ def sampling_grid(matrices: Tensor, height: int, width: int) -> Tensor:
     device = matrices.device
     xs = (torch.arange(width, device=device, dtype=torch.float32) * 2 + 1) / width - 1
     ys = (torch.arange(height, device=device, dtype=torch.float32) * 2 + 1) / height - 1
-    rows, cols = torch.meshgrid(ys, xs, indexing="ij")
-    base = torch.stack([cols, rows, torch.ones_like(cols)], dim=-1).view(1, height * width, 3)
-    mapped = base @ matrices.float().transpose(1, 2)
-    grid = mapped[..., :2] / mapped[..., 2:]
-    return grid.view(-1, height, width, 2)
+    xs, ys = xs.view(1, 1, width), ys.view(1, height, 1)
+    m = matrices.float().reshape(-1, 9, 1, 1)
+    # elementwise rather than a batched matmul with an inner size of 3: twice as fast on CPU
+    depth = m[:, 6] * xs + m[:, 7] * ys + m[:, 8]
+    grid_x = (m[:, 0] * xs + m[:, 1] * ys + m[:, 2]) / depth
+    grid_y = (m[:, 3] * xs + m[:, 4] * ys + m[:, 5]) / depth
+    return torch.stack([grid_x, grid_y], dim=-1)
 
 
 def transform_points(points: Tensor, matrices: Tensor) -> Tensor:
@@ -358,7 +360,8 @@ def aug_transforms(
     mode: str = "bilinear",
     pad_mode: str = "reflection",
 ) -> list[BatchTransform]:
-    """The usual training augmentations: one `AffineWarp`, then `Brightness` and `Contrast`.
+    """The usual training augmentations: one `AffineWarp`, then `Lighting` (brightness and
+    contrast in one pass).
 
     Args:
         do_flip: mirror left-right with probability 0.5 (default True).
@@ -388,5 +391,5 @@ def aug_transforms(
     if augs or size is not None:
         tfms.append(AffineWarp(augs, size=size, mode=mode, pad_mode=pad_mode))
     if max_lighting > 0:
-        tfms += [Brightness(max_lighting, p=p_lighting), Contrast(max_lighting, p=p_lighting)]
+        tfms.append(Lighting(max_lighting, p=p_lighting))
     return tfms

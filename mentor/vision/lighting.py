@@ -80,8 +80,8 @@ class Brightness(LightingAug):
         return shift * coin_flips(n, self.p, device, self.generator)
 
     def adjust(self, images: Tensor, amounts: Tensor) -> Tensor:
-        """Shift and clamp."""
-        return (images + amounts).clamp(0, 1)
+        """Shift and clamp (one new tensor, then in place on it: fewer large allocations)."""
+        return torch.add(images, amounts).clamp_(0, 1)
 
 
 class Contrast(LightingAug):
@@ -104,4 +104,37 @@ class Contrast(LightingAug):
     def adjust(self, images: Tensor, amounts: Tensor) -> Tensor:
         """Scale about each image's mean and clamp."""
         mean = images.mean(dim=(1, 2, 3), keepdim=True)
-        return ((images - mean) * amounts + mean).clamp(0, 1)
+        return torch.sub(images, mean).mul_(amounts).add_(mean).clamp_(0, 1)
+
+
+class Lighting(BatchTransform):
+    """Brightness and contrast in one pass over the images: each item, with probability `p`
+    each, gets a contrast factor (as `Contrast`) and a brightness shift (as `Brightness`);
+    `(x - mean) * factor + mean + shift`, clamped to [0, 1] once.
+
+    Args: max_lighting (0.2), p (0.75), generator (None): as `LightingAug`.
+    """
+
+    order = 30
+    train_only = True
+
+    def __init__(self, max_lighting: float = 0.2, p: float = 0.75, generator: Generator = None):
+        self.brightness = Brightness(max_lighting, p, generator)
+        self.contrast = Contrast(max_lighting, p, generator)
+
+    def encode(self, batch: list[Any], kinds: Kinds) -> list[Any]:
+        """Change the images of each chosen item (all image parts by the same amounts)."""
+        images = [part for part, kind in zip(batch, kinds) if kind == IMAGE]
+        if not images:
+            return batch
+        n, device = images[0].shape[0], images[0].device
+        factors = self.contrast.amounts(n, device).view(-1, 1, 1, 1)
+        shifts = self.brightness.amounts(n, device).view(-1, 1, 1, 1)
+        return [self._adjust(part, factors, shifts) if kind == IMAGE else part
+                for part, kind in zip(batch, kinds)]  # fmt: skip
+
+    @staticmethod
+    def _adjust(images: Tensor, factors: Tensor, shifts: Tensor) -> Tensor:
+        mean = images.mean(dim=(1, 2, 3), keepdim=True)
+        offsets = (mean * (1 - factors) + shifts).to(images.dtype)
+        return torch.mul(images, factors.to(images.dtype)).add_(offsets).clamp_(0, 1)

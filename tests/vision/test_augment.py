@@ -9,8 +9,6 @@ import torch.nn.functional as F
 from mentor.data.transforms import IMAGE, LABEL, MASK, POINTS, BatchPipeline
 from mentor.vision.augment import (
     AffineWarp,
-    Brightness,
-    Contrast,
     Dihedral,
     Flip,
     Rotate,
@@ -21,6 +19,7 @@ from mentor.vision.augment import (
     rotate_matrices,
     zoom_matrices,
 )
+from mentor.vision.lighting import Brightness, Contrast, Lighting
 
 
 def _pixel_to_point(row: torch.Tensor, col: torch.Tensor, height: int, width: int):
@@ -238,3 +237,21 @@ def test_bad_arguments_say_what_to_pass() -> None:
         Flip(p=1.5)
     with pytest.raises(ValueError, match="image or a mask"):
         AffineWarp([Flip()]).encode([torch.zeros(2, 1, 2)], (POINTS,))
+
+
+def test_lighting_is_contrast_then_brightness_in_one_pass() -> None:
+    """Lighting = (x - mean) * factor + mean + shift with Contrast's and Brightness's draws."""
+    images = torch.rand(6, 3, 8, 8) * 0.4 + 0.3  # mid-range: no clamping for small changes
+    mask = torch.randint(0, 3, (6, 8, 8))
+    kinds = ("image", "mask")
+    out, out_mask = Lighting(0.1, p=1.0, generator=torch.Generator().manual_seed(5)).encode(
+        [images, mask], kinds
+    )
+    gen = torch.Generator().manual_seed(5)
+    factors = Contrast(0.1, p=1.0, generator=gen).amounts(6, images.device).view(-1, 1, 1, 1)
+    shifts = Brightness(0.1, p=1.0, generator=gen).amounts(6, images.device).view(-1, 1, 1, 1)
+    mean = images.mean(dim=(1, 2, 3), keepdim=True)
+    expected = ((images - mean) * factors + mean + shifts).clamp(0, 1)
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
+    assert torch.equal(out_mask, mask) and not torch.equal(out, images)
+    assert float(out.min()) >= 0 and float(out.max()) <= 1

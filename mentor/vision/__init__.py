@@ -12,15 +12,13 @@ from mentor.vision.augment import (
 from mentor.vision.data import ImageBlock, ImageDataLoaders, MaskBlock, PointBlock, image_stats
 from mentor.vision.image import (
     BadImageError,
-    CenterCrop,
     ConvertMode,
-    RandomResizedCrop,
-    Resize,
     open_image,
     open_mask,
     verify_images,
 )
 from mentor.vision.lighting import Brightness, Contrast, Lighting
+from mentor.vision.resize import CenterCrop, RandomResizedCrop, Resize
 
 __all__ = [
     "AffineWarp",

@@ -16,7 +16,7 @@ from mentor.data.splitters import GrandparentSplitter, IndexSplitter
 from mentor.train import BCEWithLogitsLossFlat, CrossEntropyLossFlat, Learner
 from mentor.vision.augment import aug_transforms
 from mentor.vision.data import ImageBlock
-from mentor.vision.image import Resize
+from mentor.vision.resize import Resize
 
 
 @pytest.fixture(scope="module")

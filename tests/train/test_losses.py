@@ -87,15 +87,17 @@ def test_bce_flat_pos_weight_on_a_moved_label_axis(gen: torch.Generator) -> None
     assert none.shape == pred.shape
 
 
-@pytest.mark.parametrize(("loss_cls", "reference"), [(MSELossFlat, F.mse_loss),
-                                                     (L1LossFlat, F.l1_loss)])
+@pytest.mark.parametrize(
+    ("loss_cls", "reference"), [(MSELossFlat, F.mse_loss), (L1LossFlat, F.l1_loss)]
+)
 def test_regression_losses_flatten_and_refuse_broadcasting(loss_cls, reference, gen) -> None:
     pred = torch.randn(10, 1, generator=gen)
     targ = torch.randn(10, generator=gen)
     loss = loss_cls()
     assert loss(pred, targ) == pytest.approx(reference(pred.reshape(-1), targ).item())
     assert loss(pred, torch.arange(10)) == pytest.approx(
-        reference(pred.reshape(-1), torch.arange(10).float()).item())
+        reference(pred.reshape(-1), torch.arange(10).float()).item()
+    )
     assert loss.decodes(loss.activation(pred)) is pred
     with pytest.raises(ValueError, match=r"shape \[10, 2\] but targets have shape \[10, 3\]"):
         loss(torch.randn(10, 2), torch.randn(10, 3))
@@ -153,8 +155,15 @@ def test_segmentation_defaults_follow_pytorch_class_axis(gen: torch.Generator) -
 class NoHostSync(TorchFunctionMode):
     """Fail on the tensor methods that would sync a GPU with the host."""
 
-    FORBIDDEN = {torch.Tensor.item, torch.Tensor.tolist, torch.Tensor.cpu, torch.Tensor.__bool__,
-                 torch.Tensor.__float__, torch.Tensor.__int__, torch.Tensor.nonzero}
+    FORBIDDEN = {
+        torch.Tensor.item,
+        torch.Tensor.tolist,
+        torch.Tensor.cpu,
+        torch.Tensor.__bool__,
+        torch.Tensor.__float__,
+        torch.Tensor.__int__,
+        torch.Tensor.nonzero,
+    }
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
         if func in self.FORBIDDEN:
@@ -162,9 +171,14 @@ class NoHostSync(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
-@pytest.mark.parametrize("loss", [CrossEntropyLossFlat(axis=1, weight=torch.ones(4)),
-                                  FocalLoss(axis=1, weight=torch.ones(4)),
-                                  LabelSmoothingCrossEntropy(axis=1)])
+@pytest.mark.parametrize(
+    "loss",
+    [
+        CrossEntropyLossFlat(axis=1, weight=torch.ones(4)),
+        FocalLoss(axis=1, weight=torch.ones(4)),
+        LabelSmoothingCrossEntropy(axis=1),
+    ],
+)
 def test_class_losses_never_sync(loss: nn.Module, gen: torch.Generator) -> None:
     pred = torch.randn(2, 4, 3, generator=gen)
     targ = torch.randint(0, 4, (2, 3), generator=gen)
@@ -176,6 +190,9 @@ def test_class_losses_never_sync(loss: nn.Module, gen: torch.Generator) -> None:
 def test_regression_losses_never_sync(gen: torch.Generator) -> None:
     pred, targ = torch.randn(6, 1, generator=gen), torch.randn(6, generator=gen)
     with NoHostSync():
-        values = [MSELossFlat()(pred, targ), L1LossFlat()(pred, targ),
-                  BCEWithLogitsLossFlat(pos_weight=torch.ones(1))(pred, targ.sigmoid())]
+        values = [
+            MSELossFlat()(pred, targ),
+            L1LossFlat()(pred, targ),
+            BCEWithLogitsLossFlat(pos_weight=torch.ones(1))(pred, targ.sigmoid()),
+        ]
     assert all(torch.isfinite(v) for v in values)

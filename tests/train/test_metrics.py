@@ -98,14 +98,17 @@ def test_accuracy_multi_by_hand() -> None:
     assert accuracy_multi(probs, targ, thresh=0.35, sigmoid=False).item() == pytest.approx(0.75)
 
 
-@pytest.mark.parametrize(("fn", "reference"), [
-    (mse, skm.mean_squared_error),
-    (mae, skm.mean_absolute_error),
-    (rmse, lambda t, p: math.sqrt(skm.mean_squared_error(t, p))),
-    (RMSE, lambda t, p: math.sqrt(skm.mean_squared_error(t, p))),
-    (r2_score, skm.r2_score),
-    (R2Score(), skm.r2_score),
-])
+@pytest.mark.parametrize(
+    ("fn", "reference"),
+    [
+        (mse, skm.mean_squared_error),
+        (mae, skm.mean_absolute_error),
+        (rmse, lambda t, p: math.sqrt(skm.mean_squared_error(t, p))),
+        (RMSE, lambda t, p: math.sqrt(skm.mean_squared_error(t, p))),
+        (r2_score, skm.r2_score),
+        (R2Score(), skm.r2_score),
+    ],
+)
 def test_regression_epoch_equals_concatenated(fn: object, reference: object) -> None:
     preds, targs = regression_batches()
     pred, targ = torch.cat(preds).reshape(-1).numpy(), torch.cat(targs).numpy()
@@ -210,7 +213,11 @@ def test_as_metric_handles_functions_classes_and_instances() -> None:
     from_class = as_metric(RMSE)
     assert isinstance(from_class, RMSE) and from_class.name == "rmse"
     assert [as_metric(m).name for m in (rmse, r2_score, exp_rmspe, F1Score)] == [
-        "rmse", "r2_score", "exp_rmspe", "f1_score"]
+        "rmse",
+        "r2_score",
+        "exp_rmspe",
+        "f1_score",
+    ]
 
 
 def test_as_metric_copies_instances_so_learners_do_not_share_state() -> None:
@@ -249,8 +256,10 @@ def test_calling_a_metric_leaves_its_state_alone() -> None:
     assert metric.value == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("metric", [accuracy, rmse, R2Score, Perplexity, F1Score(average="macro"),
-                                    fbeta(average="macro")])
+@pytest.mark.parametrize(
+    "metric",
+    [accuracy, rmse, R2Score, Perplexity, F1Score(average="macro"), fbeta(average="macro")],
+)
 def test_totals_sum_across_processes_gives_the_full_epoch(metric: object) -> None:
     preds, targs = class_batches(3, seed=4)
     if metric in (rmse, R2Score):
@@ -272,10 +281,22 @@ def test_totals_sum_across_processes_gives_the_full_epoch(metric: object) -> Non
 class NoHostSync(TorchFunctionMode):
     """Fail on the tensor methods that would sync a GPU with the host."""
 
-    FORBIDDEN = {torch.Tensor.item, torch.Tensor.tolist, torch.Tensor.cpu, torch.Tensor.numpy,
-                 torch.Tensor.__bool__, torch.Tensor.__float__, torch.Tensor.__int__,
-                 torch.Tensor.nonzero, torch.nonzero, torch.bincount, torch.Tensor.bincount,
-                 torch.masked_select, torch.Tensor.masked_select, torch.unique}
+    FORBIDDEN = {
+        torch.Tensor.item,
+        torch.Tensor.tolist,
+        torch.Tensor.cpu,
+        torch.Tensor.numpy,
+        torch.Tensor.__bool__,
+        torch.Tensor.__float__,
+        torch.Tensor.__int__,
+        torch.Tensor.nonzero,
+        torch.nonzero,
+        torch.bincount,
+        torch.Tensor.bincount,
+        torch.masked_select,
+        torch.Tensor.masked_select,
+        torch.unique,
+    }
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
         if func in self.FORBIDDEN:
@@ -290,10 +311,25 @@ def _has_bool_mask(index: object) -> bool:
     return any(isinstance(p, torch.Tensor) and p.dtype == torch.bool for p in parts)
 
 
-@pytest.mark.parametrize("metric", [accuracy, error_rate, top_k_accuracy, mse, mae, rmse,
-                                    r2_score, exp_rmspe, Perplexity(), F1Score(average="macro"),
-                                    Precision(average="weighted"), Recall(average="micro"),
-                                    fbeta(), fbeta(average="macro")])
+@pytest.mark.parametrize(
+    "metric",
+    [
+        accuracy,
+        error_rate,
+        top_k_accuracy,
+        mse,
+        mae,
+        rmse,
+        r2_score,
+        exp_rmspe,
+        Perplexity(),
+        F1Score(average="macro"),
+        Precision(average="weighted"),
+        Recall(average="micro"),
+        fbeta(),
+        fbeta(average="macro"),
+    ],
+)
 def test_accumulate_never_syncs(metric: object) -> None:
     preds, targs = class_batches(6)
     if metric in (mse, mae, rmse, r2_score, exp_rmspe):
@@ -308,8 +344,15 @@ def test_accumulate_never_syncs(metric: object) -> None:
     assert math.isfinite(m.value)
 
 
-@pytest.mark.parametrize("sync", [lambda t: t.item(), lambda t: bool(t.sum()),
-                                  lambda t: t[t > 0], lambda t: torch.bincount(t.long())])
+@pytest.mark.parametrize(
+    "sync",
+    [
+        lambda t: t.item(),
+        lambda t: bool(t.sum()),
+        lambda t: t[t > 0],
+        lambda t: torch.bincount(t.long()),
+    ],
+)
 def test_no_sync_guard_catches_a_sync(sync: object) -> None:
     with pytest.raises(AssertionError, match="host sync"), NoHostSync():
         sync(torch.ones(3))  # type: ignore[operator]
@@ -317,8 +360,18 @@ def test_no_sync_guard_catches_a_sync(sync: object) -> None:
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.cuda
-@pytest.mark.parametrize("metric", [accuracy, rmse, r2_score, exp_rmspe, Perplexity(),
-                                    F1Score(average="macro"), fbeta(average="micro")])
+@pytest.mark.parametrize(
+    "metric",
+    [
+        accuracy,
+        rmse,
+        r2_score,
+        exp_rmspe,
+        Perplexity(),
+        F1Score(average="macro"),
+        fbeta(average="micro"),
+    ],
+)
 def test_accumulate_never_syncs_on_cuda(metric: object) -> None:
     preds, targs = class_batches(6)
     if metric in (rmse, r2_score, exp_rmspe):

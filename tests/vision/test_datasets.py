@@ -20,7 +20,7 @@ from mentor.data.labels import parent_label
 from mentor.data.splitters import GrandparentSplitter, RandomSplitter
 from mentor.vision.augment import aug_transforms
 from mentor.vision.data import ImageBlock, ImageDataLoaders, MaskBlock
-from mentor.vision.image import RandomResizedCrop, Resize
+from mentor.vision.resize import RandomResizedCrop, Resize
 
 IMAGENETTE_NAMES = {
     "n01440764": "tench", "n02102040": "English springer", "n02979186": "cassette player",

@@ -16,7 +16,7 @@ from mentor.data.external import untar_data
 from mentor.data.splitters import RandomSplitter
 from mentor.vision.augment import aug_transforms
 from mentor.vision.data import ImageBlock, ImageDataLoaders, PointBlock, image_stats
-from mentor.vision.image import Resize
+from mentor.vision.resize import Resize
 
 LOADER = dict(bs=8, num_workers=0, device="cpu")
 

@@ -18,14 +18,12 @@ from mentor.data.external import untar_data
 from mentor.data.transforms import IMAGE, LABEL, MASK, POINTS, ToTensor, apply_item_tfms
 from mentor.vision.image import (
     BadImageError,
-    CenterCrop,
     ConvertMode,
-    RandomResizedCrop,
-    Resize,
     open_image,
     open_mask,
     verify_images,
 )
+from mentor.vision.resize import CenterCrop, RandomResizedCrop, Resize
 
 IMAGE_LABEL = (IMAGE, LABEL)
 

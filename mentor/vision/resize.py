@@ -1,0 +1,284 @@
+"""Geometric item transforms: `Resize`, `RandomResizedCrop`, `CenterCrop`.
+
+Each crops and resizes in one Pillow call (decoding JPEGs at reduced size when the crop is at
+least twice the target), and moves the sample's masks (nearest neighbour) and points with
+the image.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from mentor.data.transforms import IMAGE, MASK, POINTS, ItemTransform, Kinds
+from mentor.vision.image import convert_mode, is_lazy_jpeg, load_image, target_mode
+
+Box = tuple[float, float, float, float]
+"""A region (left, top, right, bottom) in pixel coordinates of the current image."""
+Size = int | tuple[int, int]
+"""An output size: one side for a square, or (height, width)."""
+
+RESAMPLE = Image.Resampling.BILINEAR
+REDUCING_GAP = 2.0
+"""Shrink by whole factors first (fast) while the last resampling step still shrinks 2x or less,
+which keeps the result close to a full bilinear resampling."""
+PAD_MODES = ("reflection", "zeros", "border")
+
+
+def _size_hw(size: Size, name: str) -> tuple[int, int]:
+    height, width = (size, size) if isinstance(size, int) else size
+    if height < 1 or width < 1:
+        raise ValueError(f"{name} size {size!r} must be positive: an int or (height, width)")
+    return int(height), int(width)
+
+
+def _reference_size(sample: list[Any], kinds: Kinds, name: str) -> tuple[int, int]:
+    """(width, height) shared by the images and masks of the sample."""
+    sizes = []
+    for part, kind in zip(sample, kinds):
+        if kind in (IMAGE, MASK):
+            if not isinstance(part, Image.Image):
+                raise TypeError(
+                    f"{name} needs PIL images but got {type(part).__name__} for a {kind}; "
+                    "geometric item transforms must run before ToTensor (order < 100)"
+                )
+            sizes.append(part.size)
+    if not sizes:
+        raise ValueError(f"{name} needs an image or a mask in the sample; kinds are {kinds}")
+    if any(size != sizes[0] for size in sizes):
+        raise ValueError(
+            f"the images and masks of a sample have different sizes (width, height) {sizes}; "
+            "a mask must be the size of its image: check the label files"
+        )
+    return sizes[0]
+
+
+def _draft(img: Image.Image, box: Box, size: tuple[int, int], mode: str | None) -> Box:
+    """Decode a lazy JPEG at 1/2, 1/4 or 1/8 scale when the crop is >= 2x the output per side;
+    the crop box in the smaller image's coordinates."""
+    if not is_lazy_jpeg(img):
+        return box
+    draft_mode = "L" if mode == "L" else img.mode
+    box_w, box_h = box[2] - box[0], box[3] - box[1]
+    if box_w < 2 * size[0] or box_h < 2 * size[1]:
+        if draft_mode != img.mode:
+            img.draft(draft_mode, None)
+        return box
+    scale = max(size[0] / box_w, size[1] / box_h)
+    old_w, old_h = img.size
+    request = (math.ceil(old_w * scale), math.ceil(old_h * scale))
+    drafted = img.draft(draft_mode, request)
+    if drafted is None or img.size == (old_w, old_h):
+        return box
+    rx, ry = drafted[1][2] / old_w, drafted[1][3] / old_h
+    return (box[0] * rx, box[1] * ry, min(box[2] * rx, img.width), min(box[3] * ry, img.height))
+
+
+def _resize_image(img: Image.Image, box: Box, size: tuple[int, int]) -> Image.Image:
+    mode = target_mode(img)
+    if img.mode in ("1", "P", "PA"):
+        # resampling a palette image resamples indices: convert to colours first
+        img = load_image(img).convert(mode or ("L" if img.mode == "1" else "RGB"))
+    box = _draft(img, box, size, mode)
+    out = load_image(img).resize(size, RESAMPLE, box=box, reducing_gap=REDUCING_GAP)
+    return convert_mode(out, mode)
+
+
+def _map_points(points: Any, box: Box, size: tuple[int, int]) -> np.ndarray:
+    """p' = (p - box origin) * scale: the points in the resized crop's pixel coordinates."""
+    array = np.asarray(points, dtype=np.float32).reshape(-1, 2)
+    scale = (size[0] / (box[2] - box[0]), size[1] / (box[3] - box[1]))
+    return (array - np.array(box[:2], dtype=np.float32)) * np.array(scale, dtype=np.float32)
+
+
+def _resize_sample(sample: list[Any], kinds: Kinds, box: Box, size: tuple[int, int]) -> list[Any]:
+    """Crop `box` out of every part and resize it to `size` (width, height), in one call each."""
+    out = []
+    for part, kind in zip(sample, kinds):
+        if kind == IMAGE:
+            part = _resize_image(part, box, size)
+        elif kind == MASK:
+            part = load_image(part).resize(size, Image.Resampling.NEAREST, box=box)
+        elif kind == POINTS:
+            part = _map_points(part, box, size)
+        out.append(part)
+    return out
+
+
+def _place(width: int, height: int, box_w: float, box_h: float, train: bool) -> Box:
+    """A box_w x box_h box at a random whole-pixel position (train) or the centre."""
+    if train:
+        left = math.floor(random.uniform(0, width - box_w))
+        top = math.floor(random.uniform(0, height - box_h))
+    else:
+        left, top = math.floor((width - box_w) / 2), math.floor((height - box_h) / 2)
+    return (left, top, left + box_w, top + box_h)
+
+
+def _pad_image(img: Image.Image, pads: tuple[int, int, int, int], pad_mode: str) -> Image.Image:
+    """Pad by (left, top, right, bottom) pixels: zeros, reflection or the border repeated."""
+    left, top, right, bottom = pads
+    if pad_mode == "zeros":
+        out = Image.new(img.mode, (img.width + left + right, img.height + top + bottom))
+        palette = img.getpalette() if img.mode == "P" else None
+        if palette:
+            out.putpalette(palette)
+        out.paste(img, (left, top))
+        return out
+    array = np.asarray(img)
+    widths = [(top, bottom), (left, right)] + [(0, 0)] * (array.ndim - 2)
+    if pad_mode == "reflection" and min(array.shape[:2]) > 1:
+        return Image.fromarray(np.pad(array, widths, mode="reflect"))
+    return Image.fromarray(np.pad(array, widths, mode="edge"))
+
+
+class Resize(ItemTransform):
+    """Resize every item to `size`, by cropping, squishing or padding.
+
+    Args:
+        size: an int for a square, or (height, width).
+        method: "crop" (default): scale so the image covers `size`, then crop (at a random
+            position when training, the centre otherwise); "squish": ignore the aspect ratio;
+            "pad": scale so the image fits inside `size`, then pad.
+        pad_mode: for "pad": "reflection" (default), "zeros" (black) or "border" (edge pixels
+            repeated). Masks always pad with 0.
+
+    Example:
+        >>> Resize(224, method="pad", pad_mode="zeros")
+    """
+
+    order = 10
+
+    def __init__(self, size: Size, method: str = "crop", pad_mode: str = "reflection") -> None:
+        if method not in ("crop", "squish", "pad"):
+            raise ValueError(f"method {method!r} is not one of 'crop', 'squish', 'pad'")
+        if pad_mode not in PAD_MODES:
+            raise ValueError(f"pad_mode {pad_mode!r} is not one of {PAD_MODES}")
+        self.size = _size_hw(size, "Resize")
+        self.method = method
+        self.pad_mode = pad_mode
+
+    def __call__(self, sample: list[Any], kinds: Kinds, train: bool) -> list[Any]:
+        width, height = _reference_size(sample, kinds, "Resize")
+        target_h, target_w = self.size
+        if self.method == "squish":
+            return _resize_sample(sample, kinds, (0, 0, width, height), (target_w, target_h))
+        if self.method == "crop":
+            scale = max(target_w / width, target_h / height)
+            box_w, box_h = min(width, target_w / scale), min(height, target_h / scale)
+            box = _place(width, height, box_w, box_h, train)
+            return _resize_sample(sample, kinds, box, (target_w, target_h))
+        return self._pad(sample, kinds, width, height)
+
+    def _pad(self, sample: list[Any], kinds: Kinds, width: int, height: int) -> list[Any]:
+        target_h, target_w = self.size
+        scale = min(target_w / width, target_h / height)
+        fit_w = min(target_w, max(1, round(width * scale)))
+        fit_h = min(target_h, max(1, round(height * scale)))
+        sample = _resize_sample(sample, kinds, (0, 0, width, height), (fit_w, fit_h))
+        left, top = (target_w - fit_w) // 2, (target_h - fit_h) // 2
+        pads = (left, top, target_w - fit_w - left, target_h - fit_h - top)
+        out = []
+        for part, kind in zip(sample, kinds):
+            if kind == IMAGE:
+                part = _pad_image(part, pads, self.pad_mode)
+            elif kind == MASK:
+                part = _pad_image(part, pads, "zeros")
+            elif kind == POINTS:
+                part = part + np.array([left, top], dtype=np.float32)
+            out.append(part)
+        return out
+
+
+class RandomResizedCrop(ItemTransform):
+    """Crop a random part of the image and resize it to `size` (training); a centre crop on
+    validation and test items.
+
+    Args:
+        size: an int for a square, or (height, width).
+        min_scale: the smallest crop, as a fraction of the image's area (default 0.08).
+        ratio: the range of the crop's aspect ratio relative to the output's, drawn
+            log-uniformly (default (3/4, 4/3)).
+        val_xtra: on validation, the crop covers the image's centre shrunk by 1 / (1 + val_xtra)
+            per side (default 0.14: like resizing to 1.14x and centre-cropping).
+    """
+
+    order = 10
+
+    def __init__(
+        self,
+        size: Size,
+        min_scale: float = 0.08,
+        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        val_xtra: float = 0.14,
+    ) -> None:
+        if not 0 < min_scale <= 1:
+            raise ValueError(f"min_scale {min_scale!r} must be in (0, 1]")
+        if not 0 < ratio[0] <= ratio[1]:
+            raise ValueError(f"ratio {ratio!r} must be (low, high) with 0 < low <= high")
+        if val_xtra < 0:
+            raise ValueError(f"val_xtra {val_xtra!r} must be >= 0")
+        self.size = _size_hw(size, "RandomResizedCrop")
+        self.min_scale, self.ratio, self.val_xtra = min_scale, ratio, val_xtra
+
+    def __call__(self, sample: list[Any], kinds: Kinds, train: bool) -> list[Any]:
+        width, height = _reference_size(sample, kinds, "RandomResizedCrop")
+        box = self._train_box(width, height) if train else self._valid_box(width, height)
+        return _resize_sample(sample, kinds, box, (self.size[1], self.size[0]))
+
+    def _train_box(self, width: int, height: int) -> Box:
+        target_aspect = self.size[1] / self.size[0]
+        log_low, log_high = math.log(self.ratio[0]), math.log(self.ratio[1])
+        for _ in range(10):
+            area = width * height * random.uniform(self.min_scale, 1.0)
+            aspect = target_aspect * math.exp(random.uniform(log_low, log_high))
+            box_w, box_h = math.sqrt(area * aspect), math.sqrt(area / aspect)
+            if box_w <= width and box_h <= height:
+                return _place(width, height, box_w, box_h, train=True)
+        # no draw fitted (a very long image): the largest centre crop with an allowed ratio
+        low, high = target_aspect * self.ratio[0], target_aspect * self.ratio[1]
+        aspect = min(max(width / height, low), high)
+        box_w, box_h = min(width, height * aspect), min(height, width / aspect)
+        return _place(width, height, box_w, box_h, train=False)
+
+    def _valid_box(self, width: int, height: int) -> Box:
+        target_h, target_w = self.size
+        scale = max(target_w / width, target_h / height) * (1 + self.val_xtra)
+        box_w, box_h = min(width, target_w / scale), min(height, target_h / scale)
+        return _place(width, height, box_w, box_h, train=False)
+
+
+class CenterCrop(ItemTransform):
+    """Crop the centre `size` of every item without scaling; a smaller item is padded with
+    zeros.
+
+    Args:
+        size: an int for a square, or (height, width).
+    """
+
+    order = 20
+
+    def __init__(self, size: Size) -> None:
+        self.size = _size_hw(size, "CenterCrop")
+
+    def __call__(self, sample: list[Any], kinds: Kinds, train: bool) -> list[Any]:
+        width, height = _reference_size(sample, kinds, "CenterCrop")
+        target_h, target_w = self.size
+        left, top = (width - target_w) // 2, (height - target_h) // 2
+        box = (left, top, left + target_w, top + target_h)
+        out = []
+        for part, kind in zip(sample, kinds):
+            if kind == IMAGE:
+                part = convert_mode(load_image(part).crop(box), target_mode(part))
+            elif kind == MASK:
+                part = load_image(part).crop(box)
+            elif kind == POINTS:
+                part = np.asarray(part, dtype=np.float32).reshape(-1, 2) - np.array(
+                    [left, top], dtype=np.float32
+                )
+            out.append(part)
+        return out

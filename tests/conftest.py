@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import matplotlib
 import pytest
@@ -24,6 +25,17 @@ def mnist_sample() -> tuple[torch.Tensor, ...]:
         return mnist_sample_tensors()
     except FileNotFoundError as err:
         pytest.skip(f"mnist_sample not available: {err}")
+
+
+@pytest.fixture(scope="session")
+def mnist_tiny() -> Path:
+    """The mnist_tiny folder (train/valid/test of 3s and 7s, labels.csv)."""
+    from mentor.data.external import untar_data
+
+    try:
+        return untar_data("mnist_tiny")
+    except FileNotFoundError as err:
+        pytest.skip(f"mnist_tiny is not available: {err}")
 
 
 @pytest.fixture(autouse=True)

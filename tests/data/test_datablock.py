@@ -9,7 +9,6 @@ import torch
 
 from mentor.data.blocks import CategoryBlock, MultiCategoryBlock, RegressionBlock
 from mentor.data.datablock import DataBlock
-from mentor.data.external import untar_data
 from mentor.data.items import get_image_files
 from mentor.data.labels import parent_label
 from mentor.data.splitters import GrandparentSplitter, IndexSplitter
@@ -17,14 +16,6 @@ from mentor.train import BCEWithLogitsLossFlat, CrossEntropyLossFlat, Learner
 from mentor.vision.augment import aug_transforms
 from mentor.vision.data import ImageBlock
 from mentor.vision.resize import Resize
-
-
-@pytest.fixture(scope="module")
-def mnist_tiny() -> Path:
-    try:
-        return untar_data("mnist_tiny")
-    except FileNotFoundError as err:
-        pytest.skip(f"mnist_tiny is not available: {err}")
 
 
 def mnist_block(**kwargs) -> DataBlock:

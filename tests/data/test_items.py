@@ -7,16 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mentor.core.paths import data_path
 from mentor.data.items import get_files, get_image_files, image_extensions
-
-
-@pytest.fixture
-def mnist_tiny() -> Path:
-    try:
-        return data_path("mnist_tiny")
-    except FileNotFoundError as err:
-        pytest.skip(f"mnist_tiny not available: {err}")
 
 
 @pytest.fixture

@@ -11,18 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mentor.core.paths import data_path
 from mentor.data.items import get_image_files
 from mentor.data.labels import ColReader, RegexLabeller, parent_label, using_attr
-
-
-@pytest.fixture
-def mnist_tiny() -> Path:
-    try:
-        return data_path("mnist_tiny")
-    except FileNotFoundError as err:
-        pytest.skip(f"mnist_tiny not available: {err}")
-
 
 PET_NAMES = {
     "great_pyrenees_173.jpg": "great_pyrenees",

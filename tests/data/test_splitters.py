@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 import torch
 
-from mentor.core.paths import data_path
 from mentor.core.seed import set_seed
 from mentor.data.items import get_image_files
 from mentor.data.labels import parent_label
@@ -26,14 +25,6 @@ from mentor.data.splitters import (
     TrainTestSplitter,
     check_split,
 )
-
-
-@pytest.fixture
-def mnist_tiny() -> Path:
-    try:
-        return data_path("mnist_tiny")
-    except FileNotFoundError as err:
-        pytest.skip(f"mnist_tiny not available: {err}")
 
 
 def assert_partition(train: list[int], valid: list[int], n_items: int) -> None:

@@ -12,21 +12,12 @@ from PIL import Image
 
 from mentor.core.seed import set_seed
 from mentor.data.datablock import DataBlock
-from mentor.data.external import untar_data
 from mentor.data.splitters import RandomSplitter
 from mentor.vision.augment import aug_transforms
 from mentor.vision.data import ImageBlock, ImageDataLoaders, PointBlock, image_stats
 from mentor.vision.resize import Resize
 
 LOADER = dict(bs=8, num_workers=0, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def mnist_tiny() -> Path:
-    try:
-        return untar_data("mnist_tiny")
-    except FileNotFoundError as err:
-        pytest.skip(f"mnist_tiny is not available: {err}")
 
 
 def test_from_csv_reads_names_and_labels(mnist_tiny: Path) -> None:

@@ -108,6 +108,13 @@ def _generator(seed: int | None) -> torch.Generator | None:
     return None if seed is None else torch.Generator().manual_seed(seed)
 
 
+def split_by_flags(is_valid: Sequence[bool], source: str) -> Split:
+    """Items whose flag is true go to the valid set, the others to training (checked)."""
+    train = [i for i, flag in enumerate(is_valid) if not flag]
+    valid = [i for i, flag in enumerate(is_valid) if flag]
+    return check_split(train, valid, len(is_valid), source)
+
+
 @dataclass
 class RandomSplitter:
     """Put a random `valid_pct` of the items (rounded half up) in the valid set.
@@ -245,9 +252,7 @@ class ColSplitter:
 
     def __call__(self, items: Any) -> Split:
         flags = [_as_flag(value, row, self.col) for row, value in enumerate(self._values(items))]
-        train = [i for i, flag in enumerate(flags) if not flag]
-        valid = [i for i, flag in enumerate(flags) if flag]
-        return check_split(train, valid, len(flags), type(self).__name__)
+        return split_by_flags(flags, type(self).__name__)
 
 
 @dataclass
@@ -274,9 +279,7 @@ class FileSplitter:
         lines = path.read_text().splitlines()
         names = {Path(line.strip()).name for line in lines if line.strip()}
         is_valid = [Path(item).name in names for item in _iter_items(items)]
-        train = [i for i, flag in enumerate(is_valid) if not flag]
-        valid = [i for i, flag in enumerate(is_valid) if flag]
-        return check_split(train, valid, len(is_valid), type(self).__name__)
+        return split_by_flags(is_valid, type(self).__name__)
 
 
 @dataclass
@@ -295,9 +298,7 @@ class FuncSplitter:
 
     def __call__(self, items: Any) -> Split:
         is_valid = [bool(self.func(item)) for item in _iter_items(items)]
-        train = [i for i, flag in enumerate(is_valid) if not flag]
-        valid = [i for i, flag in enumerate(is_valid) if flag]
-        return check_split(train, valid, len(is_valid), type(self).__name__)
+        return split_by_flags(is_valid, type(self).__name__)
 
 
 @dataclass

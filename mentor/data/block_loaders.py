@@ -124,11 +124,7 @@ class BlockDataLoaders(DataLoaders):
             block.check_labels(found, "test")
         n_blocks = len(block.blocks) if with_labels else block.n_inp
         ds = block._datasets(found, train=False, n_blocks=n_blocks)
-        loader = DataLoader(
-            ds, batch_size=bs or self.valid_bs, num_workers=0, collate_fn=collate_samples
-        )
-        pipeline = BatchPipeline(block.batch_tfms, ds.kinds, train=False)
-        return DeviceLoader(SkippingLoader(loader), self.device, pipeline)
+        return self._loader(ds, bs or self.valid_bs, False, self.device, train=False)
 
     def new(
         self, size: int | tuple[int, int] | None = None, bs: int | None = None

@@ -89,8 +89,9 @@ class BlockDataLoaders(DataLoaders):
     # ----- what the data is -----
     @property
     def target_block(self) -> Any:
-        """The first target block (after the inputs)."""
-        return self.block.blocks[self.block.n_inp]
+        """The first target block (after the inputs), or None for unlabelled data."""
+        blocks = self.block.blocks
+        return blocks[self.block.n_inp] if len(blocks) > self.block.n_inp else None
 
     @property
     def vocab(self) -> list[Any]:
@@ -100,12 +101,12 @@ class BlockDataLoaders(DataLoaders):
     @property
     def c(self) -> int | None:
         """The number of outputs a model needs (classes, labels or numbers)."""
-        return self.target_block.n_out
+        return None if self.target_block is None else self.target_block.n_out
 
     @property
     def loss_spec(self) -> tuple[str, dict[str, Any]] | None:
         """The loss for this target, as a registry name and arguments."""
-        return self.target_block.loss_spec
+        return None if self.target_block is None else self.target_block.loss_spec
 
     # ----- new loaders from the same items -----
     def test_dl(
@@ -123,7 +124,7 @@ class BlockDataLoaders(DataLoaders):
         if with_labels:
             block.check_labels(found, "test")
         n_blocks = len(block.blocks) if with_labels else block.n_inp
-        ds = block._datasets(found, train=False, n_blocks=n_blocks)
+        ds = block.make_datasets(found, train=False, n_blocks=n_blocks)
         return self._loader(ds, bs or self.valid_bs, False, self.device, train=False)
 
     def new(

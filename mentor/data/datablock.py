@@ -165,9 +165,13 @@ class DataBlock:
         for get, block in zip(self.getters, self.blocks):
             block.setup([get(item) for item in train_items])
         self.check_labels(valid_items, "validation")
-        return self._datasets(train_items, True), self._datasets(valid_items, False)
+        return self.make_datasets(train_items, True), self.make_datasets(valid_items, False)
 
-    def _datasets(self, items: Sequence[Any], train: bool, n_blocks: int | None = None) -> Datasets:
+    def make_datasets(
+        self, items: Sequence[Any], train: bool, n_blocks: int | None = None
+    ) -> Datasets:
+        """A `Datasets` over `items` with this block's getters, blocks and item transforms
+        (the first `n_blocks` blocks only, e.g. the inputs of an unlabelled test set)."""
         n = len(self.blocks) if n_blocks is None else n_blocks
         getters, blocks = self.getters[:n], self.blocks[:n]
         return Datasets(items, getters, blocks, self.item_tfms, train, self.skip_bad)

@@ -140,3 +140,13 @@ def test_single_transforms_need_no_list(mnist_tiny: Path) -> None:
     block = mnist_block(item_tfms=Resize(12), batch_tfms=None)
     dls = block.dataloaders(mnist_tiny, bs=4, num_workers=0, device="cpu")
     assert dls.one_batch()[0].shape == (4, 1, 12, 12)
+
+
+def test_unlabelled_data_has_inputs_only(mnist_tiny: Path) -> None:
+    block = DataBlock(
+        blocks=(ImageBlock("L"),), get_items=get_image_files, splitter=GrandparentSplitter()
+    )
+    dls = block.dataloaders(mnist_tiny, bs=4, num_workers=0, device="cpu")
+    batch = dls.one_batch()
+    assert len(batch) == 1 and batch[0].shape == (4, 1, 28, 28)
+    assert dls.c is None and dls.vocab == [] and dls.loss_spec is None

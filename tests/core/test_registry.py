@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-import mentor  # noqa: F401 - importing the package fills the registries
+import mentor  # importing the package fills the registries
 from mentor.core.registry import (
     LOSSES,
     MODELS,
@@ -90,3 +90,8 @@ def test_register_model_and_create_by_name(monkeypatch: pytest.MonkeyPatch) -> N
 
     model = create_model("tiny_test_linear", n_out=5)
     assert isinstance(model, nn.Linear) and model.out_features == 5
+
+
+def test_importing_mentor_registers_the_vision_architectures() -> None:
+    names = set(mentor.list_models())
+    assert {"resnet34", "xresnet18", "efficientnet_lite0"} <= names

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from mentor.core.device import default_device, keep_batch_memory, to_cpu
 from mentor.data.datablock import Datasets, SkippingLoader, collate_samples
 from mentor.data.loaders import DataLoaders, DeviceLoader
-from mentor.data.transforms import BatchPipeline, OneThread
+from mentor.data.transforms import BatchPipeline, BatchTransform, OneThread
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -85,6 +85,20 @@ class BlockDataLoaders(DataLoaders):
             keep_batch_memory()
             pipeline = OneThread(pipeline) if workers > 0 else pipeline
         return DeviceLoader(SkippingLoader(loader), device, pipeline)
+
+    def add_batch_tfms(self, tfms: Sequence[BatchTransform]) -> None:
+        """Append batch transforms (e.g. a `Normalize`) and rebuild the train and valid
+        pipelines; later `test_dl`s get them too. The block is copied, not changed."""
+        self.block = copy.copy(self.block)
+        self.block.batch_tfms = [*self.block.batch_tfms, *tfms]
+        for loader, ds, train in (
+            (self.train, self.train_ds, True),
+            (self.valid, self.valid_ds, False),
+        ):
+            if isinstance(loader, DeviceLoader):
+                pipeline: Any = BatchPipeline(self.block.batch_tfms, ds.kinds, train=train)
+                one_thread = isinstance(loader.after_batch, OneThread)
+                loader.after_batch = OneThread(pipeline) if one_thread else pipeline
 
     # ----- what the data is -----
     @property

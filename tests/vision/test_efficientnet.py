@@ -183,3 +183,18 @@ def test_pretrained_stats() -> None:
     assert PRETRAINED_STATS["efficientnet_lite2"] == ([0.5] * 3, [0.5] * 3)
     assert W.pretrained_stats("resnet34") == ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
     assert W.pretrained_stats("resnext50_32x4d") == W.imagenet_stats
+
+
+def test_the_registry_cut_is_the_feature_extractor() -> None:
+    """Cutting the children at MODEL_META's index gives `features` (stem activation included)."""
+    from torch import nn
+
+    from mentor.vision.models import body_and_features
+
+    model = efficientnet_lite0(n_out=10).eval()
+    cut, n_features = body_and_features("efficientnet_lite0")
+    body = nn.Sequential(*list(model.children())[:cut]).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(body(x), model.features(x))
+    assert body(x).shape[1] == n_features

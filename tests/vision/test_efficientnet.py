@@ -12,14 +12,16 @@ from PIL import Image
 from torch import nn
 
 from mentor.core.registry import create_model, list_models
+from mentor.data.transforms import imagenet_stats
 from mentor.vision import weights as W
+from mentor.vision.models import MODEL_META
 from mentor.vision.models.efficientnet import (
     efficientnet_lite,
     efficientnet_lite0,
     efficientnet_lite2,
     lite_state_dict_names,
 )
-from mentor.vision.weights import PRETRAINED_STATS, find_weights, load_weights
+from mentor.vision.weights import find_weights, load_weights
 
 
 def n_params(model: nn.Module) -> int:
@@ -74,7 +76,8 @@ def classify(model: nn.Module, image: np.ndarray, name: str) -> int:
     left, top = (img.size[0] - 224) // 2, (img.size[1] - 224) // 2
     img = img.crop((left, top, left + 224, top + 224))
     x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255).permute(2, 0, 1)
-    mean, std = (torch.tensor(s)[:, None, None] for s in PRETRAINED_STATS[name])
+    meta = MODEL_META[name]
+    mean, std = (torch.tensor(s)[:, None, None] for s in (meta.mean, meta.std))
     with torch.no_grad():
         return int(model(((x - mean) / std)[None]).argmax())
 
@@ -180,9 +183,11 @@ def test_load_weights_drop_head_and_path(tmp_path: Path) -> None:
 
 
 def test_pretrained_stats() -> None:
-    assert PRETRAINED_STATS["efficientnet_lite2"] == ([0.5] * 3, [0.5] * 3)
-    assert W.pretrained_stats("resnet34") == ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-    assert W.pretrained_stats("resnext50_32x4d") == W.imagenet_stats
+    lite2, resnet34 = MODEL_META["efficientnet_lite2"], MODEL_META["resnet34"]
+    assert (lite2.mean, lite2.std) == ((0.5,) * 3, (0.5,) * 3)
+    assert (resnet34.mean, resnet34.std) == ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    resnext = MODEL_META["resnext50_32x4d"]
+    assert [list(resnext.mean), list(resnext.std)] == list(map(list, imagenet_stats))
 
 
 def test_the_registry_cut_is_the_feature_extractor() -> None:

@@ -9,10 +9,11 @@ import torch
 from torch import nn
 
 from mentor.core.registry import register_model
+from mentor.data.transforms import imagenet_stats
 from mentor.vision.weights import find_weights, load_weights, read_state_dict
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGENET_MEAN = tuple(imagenet_stats[0])
+IMAGENET_STD = tuple(imagenet_stats[1])
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ Example:
 """
 
 from mentor.callbacks import (
+    ActivationStats,
     CSVLogger,
     EarlyStoppingCallback,
     GradientAccumulation,
@@ -68,12 +69,14 @@ from mentor.train import (
 )
 from mentor.vision import (
     CenterCrop,
+    ClassificationInterpretation,
     ImageBlock,
     ImageDataLoaders,
     MaskBlock,
     PointBlock,
     RandomResizedCrop,
     Resize,
+    VisionLearner,
     aug_transforms,
     verify_images,
     vision_learner,
@@ -82,6 +85,7 @@ from mentor.vision import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActivationStats",
     "Adam",
     "AdamW",
     "BCEWithLogitsLossFlat",
@@ -92,6 +96,7 @@ __all__ = [
     "CancelFit",
     "CategoryBlock",
     "CenterCrop",
+    "ClassificationInterpretation",
     "ColReader",
     "ColSplitter",
     "CrossEntropyLossFlat",
@@ -130,6 +135,7 @@ __all__ = [
     "SuggestedLRs",
     "TensorLoader",
     "TrainTestSplitter",
+    "VisionLearner",
     "accuracy",
     "accuracy_multi",
     "aug_transforms",

@@ -1,7 +1,16 @@
-"""Layer 5: optional callbacks (lr finder, mixed precision, gradients, trackers, loggers)."""
+"""Layer 5: optional callbacks (lr finder, mixed precision, gradients, trackers, loggers,
+hooks and activation statistics)."""
 
 from mentor.callbacks.csv_logger import CSVLogger
 from mentor.callbacks.gradients import GradientAccumulation, GradientClip
+from mentor.callbacks.hooks import (
+    ActivationStats,
+    Hook,
+    Hooks,
+    LayerStats,
+    hook_output,
+    hook_outputs,
+)
 from mentor.callbacks.lr_finder import (
     LRFinder,
     SuggestedLRs,
@@ -15,15 +24,21 @@ from mentor.callbacks.mixed_precision import MixedPrecision
 from mentor.callbacks.tracker import EarlyStoppingCallback, SaveModelCallback, TrackerCallback
 
 __all__ = [
+    "ActivationStats",
     "CSVLogger",
     "EarlyStoppingCallback",
     "GradientAccumulation",
     "GradientClip",
+    "Hook",
+    "Hooks",
+    "LayerStats",
     "LRFinder",
     "MixedPrecision",
     "SaveModelCallback",
     "SuggestedLRs",
     "TrackerCallback",
+    "hook_output",
+    "hook_outputs",
     "lr_find",
     "minimum",
     "slide",

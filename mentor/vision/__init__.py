@@ -18,7 +18,14 @@ from mentor.vision.image import (
     open_mask,
     verify_images,
 )
-from mentor.vision.learner import AdaptiveConcatPool2d, SigmoidRange, create_head, vision_learner
+from mentor.vision.interpret import ClassificationInterpretation, grad_cam, show_heatmap
+from mentor.vision.learner import (
+    AdaptiveConcatPool2d,
+    SigmoidRange,
+    VisionLearner,
+    create_head,
+    vision_learner,
+)
 from mentor.vision.lighting import Brightness, Contrast, Lighting
 from mentor.vision.models import (
     MODEL_META,
@@ -32,8 +39,12 @@ from mentor.vision.resize import CenterCrop, RandomResizedCrop, Resize
 __all__ = [
     "AdaptiveConcatPool2d",
     "SigmoidRange",
+    "VisionLearner",
     "create_head",
     "vision_learner",
+    "ClassificationInterpretation",
+    "grad_cam",
+    "show_heatmap",
     "MODEL_META",
     "ConvLayer",
     "ResBlock",

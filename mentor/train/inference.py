@@ -59,13 +59,67 @@ def get_preds(
     return tuple(result)
 
 
-def predict(learn: Learner, item: torch.Tensor) -> tuple[Any, torch.Tensor]:
-    """The decoded prediction and the activated output for one item (no batch axis)."""
-    learn.model.eval()
-    with torch.inference_mode(), learn.autocast:
-        out = learn.model(item.unsqueeze(0).to(learn.dls.device)).float()
+def predict(learn: Learner, item: Any) -> tuple[Any, torch.Tensor, torch.Tensor]:
+    """The prediction for one item: `(decoded, decoded_tensor, probs)`, as in fastai.
+
+    A raw item (a file path, a PIL image, a numpy array, a DataFrame row: whatever the
+    data's items are) goes through `learn.dls.test_dl([item])`, i.e. the validation item and
+    batch transforms, so the data must have a `test_dl` (a `DataBlock`'s loaders do). A
+    tensor is taken as a model-ready input without its batch axis and goes straight to the
+    model. The model runs in eval mode (its mode is restored afterwards).
+
+    Args:
+        learn: the learner. item: the raw item or a model-ready tensor.
+
+    Returns:
+        `probs`: the output for the item with the loss's activation (softmax for
+        cross-entropy, sigmoid for binary cross-entropy, none for regression).
+        `decoded_tensor`: the loss's decoding of `probs` (the class index; a boolean vector
+        of the labels above the loss's `thresh`; the values themselves for regression).
+        `decoded`: the target block's reading of it (the label; the list of labels; a float
+        or a list of floats); without a target block (unlabelled data, plain loaders) it is
+        `decoded_tensor` itself.
+
+    Example:
+        >>> label, index, probs = learn.predict("images/3/7463.png")
+    """
+    dls = learn.dls
+    if isinstance(item, torch.Tensor):
+        xb: tuple[Any, ...] = (item.unsqueeze(0),)
+    elif callable(getattr(dls, "test_dl", None)):
+        xb = _raw_item_inputs(dls, item)
+    else:
+        raise TypeError(
+            f"predict got a {type(item).__name__}, but the learner's data "
+            f"({type(dls).__name__}) has no test_dl to turn a raw item into a tensor; pass a "
+            "model-ready tensor, or build the data with a DataBlock (e.g. ImageDataLoaders)"
+        )
+    with _eval_mode(learn.model), torch.inference_mode(), learn.autocast:
+        out = learn.model(*to_device(xb, dls.device)).float()
     probs = loss_activation(learn.loss_func, out)
-    return loss_decodes(learn.loss_func, probs)[0].cpu(), probs[0].cpu()
+    decoded_tensor = loss_decodes(learn.loss_func, probs)[0].cpu()
+    target_block = getattr(dls, "target_block", None)
+    decoded = decoded_tensor if target_block is None else target_block.decode(decoded_tensor)
+    return decoded, decoded_tensor, probs[0].cpu()
+
+
+def _raw_item_inputs(dls: Any, item: Any) -> tuple[Any, ...]:
+    """The model inputs for one raw item, through the data's test loader."""
+    batch = next(iter(dls.test_dl([item])))
+    parts = tuple(batch) if isinstance(batch, tuple | list) else (batch,)
+    n_inp = getattr(getattr(dls, "block", None), "n_inp", 1)
+    return parts[:n_inp]
+
+
+@contextlib.contextmanager
+def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    """`model` in eval mode for the block, back in its previous mode afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
 
 
 def _activate(loss_func: Any, out: torch.Tensor, act: Any) -> torch.Tensor:

@@ -365,11 +365,20 @@ class Learner:
 
         return get_preds(self, dl, **kwargs)
 
-    def predict(self, item: torch.Tensor) -> tuple[Any, torch.Tensor]:
-        """The decoded prediction and the activated output for one item (no batch axis)."""
+    def predict(self, item: Any) -> tuple[Any, torch.Tensor, torch.Tensor]:
+        """`(decoded, decoded_tensor, probs)` for one raw item (a path, an image, a row) or a
+        model-ready tensor; see `mentor.train.inference.predict`."""
         from mentor.train.inference import predict
 
         return predict(self, item)
+
+    def tta(
+        self, dl: Iterable[Any] | None = None, n: int = 4, beta: float = 0.25
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Test-time augmentation: `(preds, targets)`; see `mentor.train.tta.tta`."""
+        from mentor.train.tta import tta
+
+        return tta(self, dl, n, beta)
 
     def save(self, name: str, with_opt: bool = True) -> Path:
         """Save the weights (and optimizer state) to `path/model_dir/name.pth`."""

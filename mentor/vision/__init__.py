@@ -22,6 +22,7 @@ from mentor.vision.interpret import ClassificationInterpretation, grad_cam, show
 from mentor.vision.learner import (
     AdaptiveConcatPool2d,
     SigmoidRange,
+    VisionLearner,
     create_head,
     vision_learner,
 )
@@ -38,6 +39,7 @@ from mentor.vision.resize import CenterCrop, RandomResizedCrop, Resize
 __all__ = [
     "AdaptiveConcatPool2d",
     "SigmoidRange",
+    "VisionLearner",
     "create_head",
     "vision_learner",
     "ClassificationInterpretation",

@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -21,10 +22,12 @@ from mentor.core.registry import MODELS
 from mentor.data.block_loaders import BlockDataLoaders
 from mentor.data.loaders import DataLoaders
 from mentor.data.transforms import Normalize
+from mentor.train.callback import Callback
 from mentor.train.learner import Learner
 from mentor.vision.models import MODEL_META
 from mentor.vision.models.efficientnet import EfficientNetLite
 from mentor.vision.models.resnet import ModelMeta
+from mentor.vision.precompute import FeatureCache, body_and_head, body_is_frozen, precomputed
 
 # Families whose body ends with four stages: the first group is the stem and the first two
 # stages, the second the last two (the deep stages, which pretrained features adapt most).
@@ -170,6 +173,74 @@ def add_normalize(dls: DataLoaders, meta: ModelMeta, c_in: int) -> None:
     dls.add_batch_tfms([Normalize.from_stats(mean, std)])
 
 
+class VisionLearner(Learner):
+    """A `Learner` for a vision model `nn.Sequential(body, head)`, as `vision_learner` builds.
+
+    With `precompute=True`, a fit while the body is frozen (as after `vision_learner(...,
+    pretrained=True)` or `freeze()`) trains only the head on cached activations: the body
+    and the head's pooling run once over the training and validation items with the
+    validation transforms (no augmentation), and each epoch then only runs the rest of the
+    head, many times faster. The cache is rebuilt when the data or the body's weights
+    change. Batch norm in the frozen body does not train then (it does without
+    precompute, with `train_bn`). Once the body trains (`unfreeze()`, `freeze_to(n)`), fits
+    use the full model with augmentation, whatever `precompute` says (fastai v0.7).
+    Callbacks, metrics and schedules see the head and the features' loaders as
+    `learn.model` and `learn.dls` during such a fit; afterwards the full model and the real
+    data are back, for `predict`, `get_preds`, `validate`, `save`.
+
+    Args:
+        dls, model, loss_func: as for `Learner`. precompute: train a frozen body's head on
+            cached activations (False). learner_kw: the other `Learner` arguments.
+    """
+
+    def __init__(
+        self,
+        dls: DataLoaders,
+        model: nn.Module,
+        loss_func: Callable[..., Tensor] | None = None,
+        precompute: bool = False,
+        **learner_kw: Any,
+    ) -> None:
+        super().__init__(dls, model, loss_func, **learner_kw)
+        self.precompute = precompute
+        self.feature_cache: FeatureCache | None = None
+
+    @property
+    def precomputing(self) -> bool:
+        """Whether the next fit trains the head on cached activations."""
+        return self.precompute and body_is_frozen(body_and_head(self.model)[0])
+
+    def fit(
+        self,
+        n_epoch: int,
+        lr: float | slice | Sequence[float] | np.ndarray | None = None,
+        wd: float | None = None,
+        cbs: Sequence[Callback] | None = None,
+        reset_opt: bool = False,
+        checkpoint_every: str | int | None = None,
+        resume_from: str | Path | None = None,
+    ) -> None:
+        """`Learner.fit`, on cached activations while `precomputing` (checkpoints, which
+        save the full model, turn precompute off for their fit)."""
+        checkpoints = checkpoint_every is not None or resume_from is not None
+        if not self.precomputing or checkpoints:
+            super().fit(n_epoch, lr, wd, cbs, reset_opt, checkpoint_every, resume_from)
+            return
+        if reset_opt:  # the splitter needs the full model
+            self.create_opt()
+        with precomputed(self, self.feature_cache) as cache:
+            self.feature_cache = cache
+            super().fit(n_epoch, lr, wd, cbs)
+
+    def grad_cam(
+        self, img: Any, target: int | None = None, layer: nn.Module | None = None
+    ) -> Tensor:
+        """The Grad-CAM heat map of `img`; see `mentor.vision.interpret.grad_cam`."""
+        from mentor.vision.interpret import grad_cam
+
+        return grad_cam(self, img, target, layer)
+
+
 def vision_learner(
     dls: DataLoaders,
     arch: str | Callable[..., nn.Module],
@@ -183,9 +254,10 @@ def vision_learner(
     concat_pool: bool = True,
     y_range: tuple[float, float] | None = None,
     weights: str | Path | None = None,
+    precompute: bool = False,
     **learner_kw: Any,
-) -> Learner:
-    """A `Learner` for images: the body of `arch` with a new head for `n_out` outputs.
+) -> VisionLearner:
+    """A `VisionLearner` for images: the body of `arch` with a new head for `n_out` outputs.
 
     Args:
         dls: the data (images `[B, C, H, W]`; any number of channels, the stem adapts).
@@ -195,6 +267,8 @@ def vision_learner(
         n_out: outputs (default `dls.c`). loss_func: default from the data.
         metrics: as for `Learner`. normalize: add the pretrained `Normalize` (True).
         ps, lin_ftrs, concat_pool, y_range: the head, see `create_head`.
+        precompute: while the body is frozen, train the head on cached activations
+            (False); see `VisionLearner`.
         learner_kw: passed on to `Learner` (opt_func, lr, cbs, wd, path, ...).
 
     Example:
@@ -217,9 +291,9 @@ def vision_learner(
     body = create_body(model, meta)
     head = create_head(meta.n_features, n_out, lin_ftrs, ps, concat_pool, y_range)
     splitter = partial(split_body_head, body_split=body_split_index(name, body))
-    learn = Learner(
-        dls, nn.Sequential(body, head), loss_func, splitter=splitter, metrics=metrics,
-        **learner_kw,
+    learn = VisionLearner(
+        dls, nn.Sequential(body, head), loss_func, precompute, splitter=splitter,
+        metrics=metrics, **learner_kw,
     )  # fmt: skip
     if pretrained:
         learn.freeze()
@@ -229,6 +303,7 @@ def vision_learner(
 __all__ = [
     "AdaptiveConcatPool2d",
     "SigmoidRange",
+    "VisionLearner",
     "create_body",
     "create_head",
     "split_body_head",

@@ -228,13 +228,14 @@ def test_predict_returns_the_argmax_class_and_probabilities() -> None:
     learn, (x_valid, _) = make_learner()
     learn.fit(2, 3e-2)
     for item in x_valid[:5]:
-        label, probs = learn.predict(item)
+        label, index, probs = learn.predict(item)
         with torch.no_grad():
             expected = torch.softmax(learn.model(item[None]), 1)[0]
         assert probs.shape == (N_CLASSES,)
         assert probs.sum().item() == pytest.approx(1.0, abs=1e-6)
         torch.testing.assert_close(probs, expected)
-        assert int(label) == int(expected.argmax())
+        # plain loaders have no vocabulary: the decoded value is the class index itself
+        assert int(label) == int(index) == int(expected.argmax())
 
 
 # ----- persistence -----

@@ -35,7 +35,7 @@ from mentor.vision.data import ImageBlock
 from mentor.vision.learner import vision_learner
 from mentor.vision.resize import Resize
 
-THRESH = 0.5
+THRESH = 0.5  # the F2 metric's, and BCEWithLogitsLossFlat's default for predict
 
 
 def coco_labels(path: Path) -> Callable[[Path], list[str]]:
@@ -94,17 +94,20 @@ def train(
 
 
 def predicted_sets(learn: Learner, n: int = 3) -> list[tuple[str, list[str], list[str]]]:
-    """(file name, predicted labels, true labels) for the first `n` validation images."""
+    """(file name, predicted labels, true labels) for the first `n` validation images.
+
+    `learn.predict(file)` opens and prepares the file as the validation set does and returns
+    `(labels, one-hot, probabilities)`; its labels are those above the loss's thresh (0.5).
+    """
     dls = learn.dls
     if not isinstance(dls, BlockDataLoaders):
         raise TypeError(f"predicted_sets needs DataBlock loaders (for the vocab), got {dls}")
-    probs, targets = learn.get_preds()
-    vocab, files = dls.vocab, dls.valid_ds.items
     rows = []
-    for i in range(min(n, len(files))):
-        predicted = [vocab[j] for j in torch.nonzero(probs[i] > THRESH).flatten().tolist()]
-        actual = [vocab[j] for j in torch.nonzero(targets[i] > 0.5).flatten().tolist()]
-        rows.append((Path(files[i]).name, predicted, actual))
+    for i, file in enumerate(dls.valid_ds.items[:n]):
+        predicted, _, _ = learn.predict(file)
+        target = dls.valid_ds[i][1]
+        actual = [dls.vocab[j] for j in torch.nonzero(target > 0.5).flatten().tolist()]
+        rows.append((Path(file).name, list(predicted), actual))
     return rows
 
 

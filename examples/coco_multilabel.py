@@ -1,13 +1,14 @@
 """Multi-label classification on `coco_tiny`: which of 6 objects does each photo show?
 
-200 COCO photos; an image's labels are the categories of its boxes (from `train.json`).
-A pretrained EfficientNet-Lite0 is fine-tuned (head first, then everything) with
-`accuracy_multi` and F2 (`fbeta(beta=2)`, thresh 0.5, averaged over samples: each image's F2
-between its predicted and true label sets, then the mean, like fastai's FBetaMulti with
-average='samples'). With 40 validation images the label priors are strong: answering
-'chair' for every image scores accuracy_multi 0.796 and F2 0.496, 'book, chair, vase' F2
-0.653 (accuracy 0.629). No constant answer reaches accuracy 0.8, so an accuracy above it
-with F2 well above 0.5 shows the model looked at the pictures.
+200 COCO photos; an image's labels are the categories of its boxes (from `train.json`). A
+new head on a frozen, pretrained EfficientNet-Lite0 trains on its cached activations
+(`precompute=True`) with `accuracy_multi` and F2 (`fbeta(beta=2)`, thresh 0.5, averaged over
+samples: each image's F2 between its predicted and true label sets, then the mean, like
+fastai's FBetaMulti with average='samples'). With 40 validation images the label priors are
+strong: answering 'chair' for every image scores accuracy_multi 0.796 and F2 0.496, 'book,
+chair, vase' F2 0.653 (accuracy 0.629), so these two say little here; the macro ROC AUC of
+each label's scores (0.5 for any constant answer) shows whether the model looked at the
+pictures.
 Run with `python -m examples.coco_multilabel`.
 """
 
@@ -70,27 +71,36 @@ def coco_dls(
 
 
 def train(
-    epochs: int = 4,
-    lr: float = 1e-2,
-    size: int = 160,
-    bs: int = 8,
-    freeze_epochs: int = 3,
+    epochs: int = 10,
+    lr: float = 3e-3,
+    size: int = 224,
+    bs: int = 16,
     seed: int = 42,
     show: bool = True,
 ) -> Learner:
-    """Fine-tune a pretrained `efficientnet_lite0`: `freeze_epochs` with the body frozen,
-    then `epochs` of everything.
+    """Train a head on a frozen, pretrained `efficientnet_lite0` with `precompute=True`.
 
-    Small batches and several frozen epochs because 160 images make few steps: the head's
-    batch-norm statistics need about 20 steps to settle before the validation loss means much.
+    160 training images are too few to move the body: fine-tuning it (head first, then
+    everything, at 160 px) ranked the labels worse (macro ROC AUC 0.62) than a head trained
+    on the body's cached activations at the weights' own 224 px (0.78), which also takes
+    seconds instead of a minute.
     """
     set_seed(seed)
     dls = coco_dls(size, bs, seed)
     metrics = [accuracy_multi, fbeta(beta=2.0, thresh=THRESH, average="samples")]
-    learn = vision_learner(dls, "efficientnet_lite0", metrics=metrics)
+    learn = vision_learner(dls, "efficientnet_lite0", metrics=metrics, precompute=True)
     learn.progress.show = show
-    learn.fine_tune(epochs, lr, freeze_epochs=freeze_epochs)
+    learn.fit_one_cycle(epochs, lr)
     return learn
+
+
+def label_auc(learn: Learner) -> float:
+    """Macro ROC AUC of the validation probabilities: how well each label's scores rank its
+    images (0.5 for any constant answer, 1 for a perfect ranking)."""
+    from sklearn.metrics import roc_auc_score
+
+    probs, targets = learn.get_preds()
+    return float(roc_auc_score(targets.numpy(), probs.numpy(), average="macro"))
 
 
 def predicted_sets(learn: Learner, n: int = 3) -> list[tuple[str, list[str], list[str]]]:
@@ -114,11 +124,10 @@ def predicted_sets(learn: Learner, n: int = 3) -> list[tuple[str, list[str], lis
 def main(argv: list[str] | None = None) -> int:
     """Run the example; print the metrics and three predicted label sets."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--epochs", type=int, default=4, help="epochs after the frozen one")
-    parser.add_argument("--lr", type=float, default=1e-2, help="fine_tune's base_lr")
-    parser.add_argument("--freeze-epochs", type=int, default=3, help="epochs with the body frozen")
-    parser.add_argument("--size", type=int, default=160, help="image size")
-    parser.add_argument("--bs", type=int, default=8, help="batch size")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs of the head")
+    parser.add_argument("--lr", type=float, default=3e-3, help="fit_one_cycle's lr_max")
+    parser.add_argument("--size", type=int, default=224, help="image size")
+    parser.add_argument("--bs", type=int, default=16, help="batch size")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--out", default=None, help="folder for the loss plot (optional)")
     args = parser.parse_args(argv)
@@ -126,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
 
     start = time.perf_counter()
-    learn = train(args.epochs, args.lr, args.size, args.bs, args.freeze_epochs)
+    learn = train(args.epochs, args.lr, args.size, args.bs)
     wall = time.perf_counter() - start
     if args.out is not None:
         out = Path(args.out)
@@ -138,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     last = learn.recorder.values[-1]
     print(
         f"efficientnet_lite0 on coco_tiny: accuracy_multi {last['accuracy_multi']:.4f}, "
-        f"F2 (samples) {last['fbeta_score']:.4f}; {wall:.0f} s"
+        f"F2 (samples) {last['fbeta_score']:.4f}, macro ROC AUC {label_auc(learn):.3f}; "
+        f"{wall:.0f} s"
     )
     return 0
 

@@ -15,6 +15,8 @@ from mentor.callbacks import (
     MixedPrecision,
     SaveModelCallback,
     SuggestedLRs,
+    hook_output,
+    hook_outputs,
 )
 from mentor.core import create_model, default_device, list_models, register_model, set_seed
 from mentor.data import (
@@ -146,6 +148,8 @@ __all__ = [
     "fbeta",
     "get_files",
     "get_image_files",
+    "hook_output",
+    "hook_outputs",
     "imagenet_stats",
     "list_models",
     "mae",

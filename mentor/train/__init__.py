@@ -19,7 +19,7 @@ from mentor.train.fits import (
     fit_one_cycle,
     fit_sgdr,
 )
-from mentor.train.freeze import BnFreeze
+from mentor.train.freeze import BnFreeze, FixedBnStats
 from mentor.train.learner import Learner
 from mentor.train.losses import (
     BCEWithLogitsLossFlat,
@@ -61,6 +61,7 @@ __all__ = [
     "AvgMetric",
     "BCEWithLogitsLossFlat",
     "BnFreeze",
+    "FixedBnStats",
     "Callback",
     "CancelBatch",
     "CancelEpoch",

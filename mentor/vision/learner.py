@@ -23,7 +23,9 @@ from mentor.data.block_loaders import BlockDataLoaders
 from mentor.data.loaders import DataLoaders
 from mentor.data.transforms import Normalize
 from mentor.train.callback import Callback
+from mentor.train.freeze import FixedBnStats
 from mentor.train.learner import Learner
+from mentor.vision.interpret import grad_cam
 from mentor.vision.models import MODEL_META
 from mentor.vision.models.efficientnet import EfficientNetLite
 from mentor.vision.models.resnet import ModelMeta
@@ -236,8 +238,6 @@ class VisionLearner(Learner):
         self, img: Any, target: int | None = None, layer: nn.Module | None = None
     ) -> Tensor:
         """The Grad-CAM heat map of `img`; see `mentor.vision.interpret.grad_cam`."""
-        from mentor.vision.interpret import grad_cam
-
         return grad_cam(self, img, target, layer)
 
 
@@ -268,7 +268,8 @@ def vision_learner(
         metrics: as for `Learner`. normalize: add the pretrained `Normalize` (True).
         ps, lin_ftrs, concat_pool, y_range: the head, see `create_head`.
         precompute: while the body is frozen, train the head on cached activations
-            (False); see `VisionLearner`.
+            (False); see `VisionLearner`. Pretrained bodies whose metadata says
+            `fixed_bn_stats` (EfficientNet-Lite) get `FixedBnStats`.
         learner_kw: passed on to `Learner` (opt_func, lr, cbs, wd, path, ...).
 
     Example:
@@ -291,6 +292,8 @@ def vision_learner(
     body = create_body(model, meta)
     head = create_head(meta.n_features, n_out, lin_ftrs, ps, concat_pool, y_range)
     splitter = partial(split_body_head, body_split=body_split_index(name, body))
+    if pretrained and meta.fixed_bn_stats:
+        learner_kw["cbs"] = [*(learner_kw.get("cbs") or ()), FixedBnStats([body])]
     learn = VisionLearner(
         dls, nn.Sequential(body, head), loss_func, precompute, splitter=splitter,
         metrics=metrics, **learner_kw,

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from examples.imagenette import IMAGENETTE_NAMES, imagenette_label
 from mentor.core.paths import data_path
 from mentor.data.blocks import CategoryBlock, MultiCategoryBlock
 from mentor.data.datablock import DataBlock
@@ -21,13 +22,6 @@ from mentor.data.splitters import GrandparentSplitter, RandomSplitter
 from mentor.vision.augment import aug_transforms
 from mentor.vision.data import ImageBlock, ImageDataLoaders, MaskBlock
 from mentor.vision.resize import RandomResizedCrop, Resize
-
-IMAGENETTE_NAMES = {
-    "n01440764": "tench", "n02102040": "English springer", "n02979186": "cassette player",
-    "n03000684": "chain saw", "n03028079": "church", "n03394916": "French horn",
-    "n03417042": "garbage truck", "n03425413": "gas pump", "n03445777": "golf ball",
-    "n03888257": "parachute",
-}  # fmt: skip
 
 
 def shared(name: str) -> Path:
@@ -78,7 +72,7 @@ def test_imagenette_small_with_readable_names(tmp_path: Path) -> None:
     block = DataBlock(
         blocks=(ImageBlock(), CategoryBlock),
         get_items=get_image_files,
-        get_y=lambda p: IMAGENETTE_NAMES[parent_label(p)],
+        get_y=imagenette_label,
         splitter=GrandparentSplitter(valid_name="val"),
         item_tfms=[RandomResizedCrop(128, min_scale=0.35)],
         batch_tfms=aug_transforms(),

@@ -16,6 +16,7 @@ from mentor.data.transforms import imagenet_stats
 from mentor.vision import weights as W
 from mentor.vision.models import MODEL_META
 from mentor.vision.models.efficientnet import (
+    Conv2dSame,
     efficientnet_lite,
     efficientnet_lite0,
     efficientnet_lite2,
@@ -203,3 +204,23 @@ def test_the_registry_cut_is_the_feature_extractor() -> None:
     with torch.no_grad():
         torch.testing.assert_close(body(x), model.features(x))
     assert body(x).shape[1] == n_features
+
+
+@pytest.mark.parametrize("size", [7, 8, 160, 161])
+def test_strided_convs_pad_like_tensorflow_same(size: int) -> None:
+    """Output ceil(size / 2); an odd total padding goes to the bottom and right, so with a
+    kernel that picks its top-left tap, output pixel (0, 0) reads input pixel (0, 0)."""
+    conv = Conv2dSame(1, 1, 3, stride=2, padding=0, bias=False)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[0, 0, 0, 0] = 1.0
+    x = torch.arange(size * size, dtype=torch.float32).reshape(1, 1, size, size)
+    out = conv(x)
+    n = -(-size // 2)
+    assert out.shape == (1, 1, n, n)
+    total = max((n - 1) * 2 + 3 - size, 0)
+    top = total // 2
+    # tap (0, 0) of output (i, j) reads input (2i - top, 2j - top); zero where padded
+    expected = x[0, 0, 0, 0] if top == 0 else torch.tensor(0.0)
+    assert out[0, 0, 0, 0] == expected
+    assert out[0, 0, 1, 1] == x[0, 0, 2 - top, 2 - top]

@@ -16,6 +16,7 @@ from mentor.core.seed import set_seed
 from mentor.data.loaders import DataLoaders
 from mentor.data.transforms import BatchPipeline, Normalize, OneThread
 from mentor.train import accuracy
+from mentor.train.freeze import FixedBnStats
 from mentor.vision.data import ImageDataLoaders
 from mentor.vision.learner import (
     AdaptiveConcatPool2d,
@@ -23,6 +24,7 @@ from mentor.vision.learner import (
     create_head,
     vision_learner,
 )
+from mentor.vision.resize import Resize
 
 
 def tiny_folder(source: Path, dest: Path, n_train: int = 32, n_valid: int = 16) -> Path:
@@ -154,3 +156,26 @@ def test_xresnet18_from_scratch_learns_mnist_tiny(mnist_tiny: Path) -> None:
     learn.fit_one_cycle(2, 1e-2)
     acc = learn.recorder.values[-1]["accuracy"]
     assert acc > 0.9, f"validation accuracy {acc:.3f} <= 0.9"
+
+
+def test_pretrained_efficientnet_keeps_its_bn_statistics(mnist_tiny: Path) -> None:
+    """EfficientNet-Lite's pretrained running statistics stay as loaded through a fit, frozen
+    or not, while the batch-norm scales train; a fresh resnet's statistics do move."""
+    dls = ImageDataLoaders.from_folder(
+        mnist_tiny, bs=16, num_workers=0, device="cpu", item_tfms=Resize(32)
+    )
+    dls.train_ds.items = dls.train_ds.items[:64]
+    learn = vision_learner(dls, "efficientnet_lite0")
+    assert any(isinstance(cb, FixedBnStats) for cb in learn.cbs)
+    bn = learn.model[0][1]  # bn0 of the stem
+    stats, scale = bn.running_mean.clone(), bn.weight.detach().clone()
+    learn.unfreeze()
+    learn.fit(1, 1e-3)
+    assert torch.equal(bn.running_mean, stats)
+    assert not torch.equal(bn.weight.detach(), scale)
+    fresh = vision_learner(dls, "resnet18", pretrained=False)
+    assert not any(isinstance(cb, FixedBnStats) for cb in fresh.cbs)
+    resnet_bn = fresh.model[0][1]
+    before = resnet_bn.running_mean.clone()
+    fresh.fit(1, 1e-3)
+    assert not torch.equal(resnet_bn.running_mean, before)

@@ -227,9 +227,13 @@ def efficientnet_lite(
     c_in: int = 3,
     pretrained: bool = False,
     weights: str | Path | None = None,
-    drop_connect: float = 0.0,
+    drop_connect: float = 0.2,
 ) -> EfficientNetLite:
-    """Build the Lite variant `name`; load ImageNet weights when `pretrained` or `weights`."""
+    """Build the Lite variant `name`; load ImageNet weights when `pretrained` or `weights`.
+
+    `drop_connect` is the stochastic-depth rate of the last block (earlier blocks scale it
+    down linearly), active in training only; 0.2 as the weights were trained.
+    """
     width, depth, dropout = LITE_VARIANTS[name]
     model = EfficientNetLite(width, depth, dropout, n_out, c_in, drop_connect)
     if not (pretrained or weights is not None):

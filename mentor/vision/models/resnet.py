@@ -25,12 +25,15 @@ class ModelMeta:
         n_features: channels of the body's output.
         mean: per-channel mean the (pretrained) weights expect, for RGB in [0, 1].
         std: per-channel standard deviation the weights expect.
+        fixed_bn_stats: fine-tuning keeps the pretrained body's batch-norm statistics
+            (running mean and variance) fixed; their scale and shift still train.
     """
 
     cut: int
     n_features: int
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
+    fixed_bn_stats: bool = False
 
 
 RESNET_META: dict[str, ModelMeta] = {

@@ -1,0 +1,234 @@
+"""Tabular preprocessing fitted on the training rows and stored as plain data.
+
+`Categorify`, `FillMissing` and `Normalize` learn their statistics in `setup` from the
+training rows only, then `apply` them to any frame (validation, test, one row at predict
+time). Their state is dicts, lists and floats, so `to_dict()` is JSON and export never
+pickles. `TabularPreprocessor` runs them in order and turns a DataFrame into prepared
+arrays (`ProcessedFrame`) that loaders slice.
+
+String values are used exactly as they are: `adult.csv` spells its categories with a leading
+space (`' Private'`), and that space is part of the category; strip the columns yourself
+(`df[col] = df[col].str.strip()`) if you want predict-time rows without it to match.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mentor.tabular.procs import (
+    Categorify,
+    FillMissing,
+    Normalize,
+    TabularProc,
+    WorkingFrame,
+    proc_from_dict,
+)
+
+__all__ = [
+    "Categorify",
+    "FillMissing",
+    "Normalize",
+    "ProcessedFrame",
+    "TabularPreprocessor",
+    "TabularProc",
+    "WorkingFrame",
+    "cont_cat_split",
+    "proc_from_dict",
+]
+
+_MAX_SHOWN = 5  # how many unseen values a warning quotes per column
+
+
+@dataclass
+class ProcessedFrame:
+    """A frame turned into prepared tensors, sliced by the loaders.
+
+    Args:
+        cats: int64 codes, shape [n, len(cat_names)].
+        conts: float32 values, shape [n, len(cont_names)].
+        cat_names: categorical columns, with the `<col>_na` ones added by FillMissing.
+        cont_names: continuous columns.
+        unseen: column -> values that were not in the training vocabulary (coded 0).
+        index: the frame's index, to map rows back.
+    """
+
+    cats: torch.Tensor
+    conts: torch.Tensor
+    cat_names: list[str]
+    cont_names: list[str]
+    unseen: dict[str, list[Any]]
+    index: pd.Index
+
+    def __len__(self) -> int:
+        return int(self.cats.shape[0])
+
+
+def _check_columns(df: pd.DataFrame, names: Sequence[str]) -> None:
+    missing = [name for name in names if name not in df.columns]
+    if missing:
+        raise KeyError(
+            f"column(s) {missing} not in the frame; available columns: {list(df.columns)}; "
+            "fix the names passed as cat_names/cont_names or add the columns"
+        )
+
+
+def _to_numeric(column: pd.Series, name: str) -> pd.Series:
+    """`column` as float64; a value that is not a number raises, naming column, row and value."""
+    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+        return column.astype(np.float64)
+    numbers = pd.to_numeric(column, errors="coerce")
+    bad = numbers.isna() & column.notna()
+    if bad.any():
+        row = bad.to_numpy().nonzero()[0][0]
+        raise ValueError(
+            f"continuous column {name!r} has the non-numeric value {column.iloc[row]!r} in row "
+            f"{column.index[row]!r}; clean or drop that value (NaN is filled by FillMissing), "
+            "or list the column in cat_names"
+        )
+    return numbers.astype(np.float64)
+
+
+class TabularPreprocessor:
+    """Fit procs on the training rows and turn any frame into prepared tensors.
+
+    Procs run FillMissing, then Categorify, then Normalize (their `order`), whatever the
+    order given, so the `<col>_na` columns get a vocabulary and Normalize sees filled values.
+
+    Args:
+        procs: instances (`FillMissing()`) or classes (`Categorify`) of the procs.
+        cat_names: categorical columns.
+        cont_names: continuous columns.
+
+    After `setup`, `out_cat_names` lists the categorical columns of the result (with the
+    `<col>_na` ones).
+
+    Example:
+        >>> pre = TabularPreprocessor([Categorify, FillMissing, Normalize], ["workclass"], ["age"])
+        >>> pre.setup(train_df)
+        >>> out = pre.transform(df)  # out.cats, out.conts, out.cat_names
+    """
+
+    def __init__(
+        self, procs: Sequence[Any], cat_names: Sequence[str], cont_names: Sequence[str]
+    ) -> None:
+        instances: list[TabularProc] = [p() if isinstance(p, type) else p for p in procs]
+        self.procs: list[TabularProc] = sorted(instances, key=lambda proc: proc.order)
+        self.cat_names: list[str] = list(cat_names)
+        self.cont_names: list[str] = list(cont_names)
+        self.is_setup: bool = False
+        self.out_cat_names: list[str] = list(cat_names)
+
+    def _frame(self, df: pd.DataFrame) -> WorkingFrame:
+        _check_columns(df, self.cat_names + self.cont_names)
+        work = df[self.cat_names].copy()
+        for name in self.cont_names:
+            work[name] = _to_numeric(df[name], name)
+        return WorkingFrame(work, list(self.cat_names), list(self.cont_names))
+
+    def setup(self, train_df: pd.DataFrame) -> ProcessedFrame:
+        """Fit every proc on `train_df` (the training rows only) and return it processed."""
+        frame = self._frame(train_df)
+        for proc in self.procs:
+            proc.setup(frame)
+            proc.apply(frame)
+        self.is_setup = True
+        self.out_cat_names = list(frame.cat_names)
+        return self._finish(frame)
+
+    def transform(self, df: pd.DataFrame) -> ProcessedFrame:
+        """Apply the fitted procs to `df`; warn about values unseen in training (coded 0)."""
+        if not self.is_setup:
+            raise RuntimeError(
+                "TabularPreprocessor.transform before setup; call setup(train_df) first"
+            )
+        frame = self._frame(df)
+        for proc in self.procs:
+            proc.apply(frame)
+        if frame.unseen:
+            shown = {name: values[:_MAX_SHOWN] for name, values in frame.unseen.items()}
+            warnings.warn(
+                "values not seen in training were coded 0 (unknown) in column(s) "
+                f"{list(frame.unseen)}: {shown}; "
+                "expected for new data, otherwise check the spelling",
+                stacklevel=2,
+            )
+        return self._finish(frame)
+
+    def _finish(self, frame: WorkingFrame) -> ProcessedFrame:
+        n_rows = len(frame.df)
+        cats = np.empty((n_rows, len(frame.cat_names)), dtype=np.int64)
+        for i, name in enumerate(frame.cat_names):
+            column = frame.df[name]
+            if not (pd.api.types.is_integer_dtype(column) or pd.api.types.is_bool_dtype(column)):
+                raise ValueError(
+                    f"categorical column {name!r} holds {column.dtype} values, not codes; "
+                    "add Categorify to the procs"
+                )
+            cats[:, i] = column.to_numpy(dtype=np.int64)
+        conts = np.empty((n_rows, len(frame.cont_names)), dtype=np.float32)
+        for i, name in enumerate(frame.cont_names):
+            conts[:, i] = frame.df[name].to_numpy(dtype=np.float32)
+        return ProcessedFrame(
+            cats=torch.from_numpy(cats),
+            conts=torch.from_numpy(conts),
+            cat_names=list(frame.cat_names),
+            cont_names=list(frame.cont_names),
+            unseen=dict(frame.unseen),
+            index=frame.df.index,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fitted state as JSON-ready data (column names before the procs ran)."""
+        return {
+            "cat_names": list(self.cat_names),
+            "cont_names": list(self.cont_names),
+            "procs": [proc.to_dict() for proc in self.procs],
+            "is_setup": self.is_setup,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TabularPreprocessor:
+        """Rebuild a fitted preprocessor from `to_dict()` output."""
+        pre = cls([proc_from_dict(p) for p in data["procs"]], data["cat_names"], data["cont_names"])
+        pre.is_setup = bool(data["is_setup"])
+        if pre.is_setup:  # the `<col>_na` names depend only on the fitted state
+            pre.out_cat_names = pre.transform(
+                pd.DataFrame(columns=pre.cat_names + pre.cont_names)
+            ).cat_names
+        return pre
+
+
+def cont_cat_split(
+    df: pd.DataFrame, max_card: int = 20, dep_var: str | Sequence[str] | None = None
+) -> tuple[list[str], list[str]]:
+    """Split the columns into continuous and categorical names (fastai's rule).
+
+    Float columns, and integer columns with more than `max_card` unique values, are
+    continuous; every other column is categorical. `dep_var` (one name or several) is left out.
+
+    Args:
+        df: the frame.
+        max_card: the most unique values an integer column may have and stay categorical.
+        dep_var: the target column(s), excluded from both lists.
+
+    Returns:
+        (cont_names, cat_names)
+    """
+    excluded = {dep_var} if isinstance(dep_var, str) else set(dep_var or ())
+    cont_names: list[str] = []
+    cat_names: list[str] = []
+    for name in df.columns:
+        if name in excluded:
+            continue
+        column = df[name]
+        is_float = pd.api.types.is_float_dtype(column)
+        many_ints = pd.api.types.is_integer_dtype(column) and column.nunique() > max_card
+        (cont_names if is_float or many_ints else cat_names).append(name)
+    return cont_names, cat_names

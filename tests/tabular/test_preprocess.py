@@ -218,3 +218,23 @@ def test_adult_full_pipeline_is_fast_and_finite() -> None:
     assert not torch.isnan(out.conts).any() and (out.cats >= 0).all()
     assert "education-num_na" in out.cat_names  # adult_sample has missing education-num
     assert " Private" in pre.procs[1].to_dict()["vocabs"]["workclass"]  # leading space kept
+
+
+def test_one_row_with_nan_and_unseen_category(frames: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    train, _ = frames
+    pre = _pre()
+    pre.setup(train)
+    row = pd.DataFrame({"color": ["purple"], "size": [np.nan], "n": [25]})
+    with pytest.warns(UserWarning, match="purple"):
+        out = pre.transform(row)
+    assert out.cats.tolist() == [[0, 2]]  # unknown color, size_na True
+    size_norm = (3.0 - np.mean([1.0, 3.0, 3.0, 5.0])) / np.std([1.0, 3.0, 3.0, 5.0], ddof=1)
+    assert out.conts[0, 0].item() == pytest.approx(size_norm, rel=1e-6)  # filled, then normalized
+    assert out.conts[0, 1].item() == pytest.approx(0.0)
+
+
+def test_add_datepart_prefix_dayfirst_and_keep() -> None:
+    df = pd.DataFrame({"when": ["13/01/2011", "01/02/2011"]})
+    add_datepart(df, "when", prefix="w_", drop=False, dayfirst=True)
+    assert df["w_Month"].tolist() == [1, 2] and df["w_Day"].tolist() == [13, 1]
+    assert "when" in df.columns and "w_Hour" not in df.columns

@@ -24,6 +24,7 @@ from mentor.data.loaders import DataLoaders
 from mentor.data.transforms import Normalize
 from mentor.train.callback import Callback
 from mentor.train.freeze import FixedBnStats
+from mentor.train.layers import SigmoidRange
 from mentor.train.learner import Learner
 from mentor.vision.interpret import grad_cam
 from mentor.vision.models import MODEL_META
@@ -50,20 +51,6 @@ class AdaptiveConcatPool2d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.cat([self.max(x), self.avg(x)], dim=1)
-
-
-class SigmoidRange(nn.Module):
-    """A sigmoid scaled to `(low, high)`: predictions for targets known to lie in a range."""
-
-    def __init__(self, low: float, high: float) -> None:
-        super().__init__()
-        self.low, self.high = float(low), float(high)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return torch.sigmoid(x) * (self.high - self.low) + self.low
-
-    def extra_repr(self) -> str:
-        return f"low={self.low}, high={self.high}"
 
 
 def create_head(

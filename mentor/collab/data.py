@@ -1,0 +1,189 @@
+"""`CollabDataLoaders`: a ratings table (user, item, rating) as batches of index tensors.
+
+Users and items are mapped to indices once, with pandas (no per-row Python); index 0 is
+reserved for users and items unseen in the training split. Batches are `(x, y)` with `x`
+the `[B, 2]` int64 (user, item) indices and `y` the `[B]` float32 ratings, like fastai's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Hashable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mentor.core.device import default_device
+from mentor.data.loaders import DataLoaders, TensorLoader
+
+UNKNOWN = "#na#"
+
+
+def _column(df: pd.DataFrame, name: Hashable | None, position: int, role: str) -> Hashable:
+    """The column called `name`, or the one at `position` when `name` is None."""
+    if name is None:
+        if df.shape[1] <= position:
+            raise ValueError(
+                f"the ratings table has {df.shape[1]} columns {list(df.columns)}; it needs "
+                f"user, item and rating columns, or pass {role}_name"
+            )
+        return df.columns[position]
+    if name not in df.columns:
+        raise KeyError(
+            f"{role} column {name!r} is not in the ratings table; the columns are "
+            f"{list(df.columns)}; pass {role}_name= one of them"
+        )
+    return name
+
+
+def _vocab(values: pd.Series) -> list[Any]:
+    """`[UNKNOWN, *sorted unique values]`: position i is the name of index i."""
+    uniques = pd.unique(values.dropna())
+    with contextlib.suppress(TypeError):  # mixed types cannot be sorted: keep first-seen order
+        uniques = np.sort(uniques)
+    return [UNKNOWN, *uniques.tolist()]
+
+
+def encode_values(values: Any, vocab: Sequence[Any]) -> torch.Tensor:
+    """Indices of `values` in `vocab` (a `classes` list, `UNKNOWN` first); unseen -> 0.
+
+    Args:
+        values: a sequence, array or Series of user or item names.
+        vocab: the names, index 0 being the unknown placeholder.
+
+    Example:
+        >>> encode_values([10, 99], ["#na#", 3, 10])
+        tensor([2, 0])
+    """
+    index = pd.Index(list(vocab[1:]))
+    positions = index.get_indexer(pd.Index(np.asarray(values).ravel()))
+    return torch.from_numpy(positions.astype(np.int64) + 1)
+
+
+class CollabDataLoaders(DataLoaders):
+    """Training and validation batches of `(x [B, 2] int64 (user, item), y [B] float32)`.
+
+    Build it with `from_df` or `from_csv`. `classes[user_name]` and `classes[item_name]` are
+    the vocabularies (plain lists, index 0 being `'#na#'` for unknown), kept for export.
+
+    Args:
+        train, valid: batch iterables. classes: `{user_name: [...], item_name: [...]}`.
+        user_name, item_name, rating_name: the column names. device: where batches go.
+    """
+
+    def __init__(
+        self,
+        train: TensorLoader,
+        valid: TensorLoader | None,
+        classes: dict[Hashable, list[Any]],
+        user_name: Hashable,
+        item_name: Hashable,
+        rating_name: Hashable,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__(train, valid, device=device)
+        self.classes = classes
+        self.user_name, self.item_name, self.rating_name = user_name, item_name, rating_name
+
+    @property
+    def n_users(self) -> int:
+        """Number of user indices, the unknown one included."""
+        return len(self.classes[self.user_name])
+
+    @property
+    def n_items(self) -> int:
+        """Number of item indices, the unknown one included."""
+        return len(self.classes[self.item_name])
+
+    def encode(self, users: Any, items: Any) -> torch.Tensor:
+        """`[N, 2]` int64 (user, item) indices for names; unseen users and items map to 0."""
+        user_idx = encode_values(users, self.classes[self.user_name])
+        item_idx = encode_values(items, self.classes[self.item_name])
+        if user_idx.shape != item_idx.shape:
+            raise ValueError(
+                f"got {len(user_idx)} users and {len(item_idx)} items; pass one item per user"
+            )
+        return torch.stack([user_idx, item_idx], dim=1)
+
+    @classmethod
+    def from_df(
+        cls,
+        ratings: pd.DataFrame,
+        user_name: Hashable | None = None,
+        item_name: Hashable | None = None,
+        rating_name: Hashable | None = None,
+        valid_pct: float = 0.2,
+        seed: int | None = None,
+        bs: int = 64,
+        valid_bs: int | None = None,
+        device: torch.device | str | None = None,
+    ) -> CollabDataLoaders:
+        """Loaders from a ratings table, with a random `valid_pct` validation split.
+
+        The vocabularies come from the training split, so users and items seen only in
+        validation map to the unknown index 0 (as at predict time).
+
+        Args:
+            ratings: one row per rating.
+            user_name, item_name, rating_name: columns (default: the first, second, third).
+            valid_pct: fraction of rows for validation (0.2). seed: for the split (None).
+            bs: training batch size (64); valid_bs: validation batch size (default 2 * bs).
+            device: where batches go (default: CUDA when available, else the CPU).
+
+        Example:
+            >>> dls = CollabDataLoaders.from_df(ratings, valid_pct=0.2, seed=42, bs=64)
+        """
+        if not 0.0 <= valid_pct < 1.0:
+            raise ValueError(f"valid_pct must be in [0, 1), got {valid_pct}")
+        user_col = _column(ratings, user_name, 0, "user")
+        item_col = _column(ratings, item_name, 1, "item")
+        rating_col = _column(ratings, rating_name, 2, "rating")
+        n_valid = int(round(len(ratings) * valid_pct))
+        order = np.random.RandomState(seed).permutation(len(ratings))
+        train_df, valid_df = ratings.iloc[order[n_valid:]], ratings.iloc[order[:n_valid]]
+        classes = {user_col: _vocab(train_df[user_col]), item_col: _vocab(train_df[item_col])}
+        dev = torch.device(device) if device is not None else default_device()
+        loaders = []
+        for part, shuffle in ((train_df, True), (valid_df, False)):
+            x = torch.stack(
+                [
+                    encode_values(part[user_col].to_numpy(), classes[user_col]),
+                    encode_values(part[item_col].to_numpy(), classes[item_col]),
+                ],
+                dim=1,
+            )
+            y = torch.as_tensor(_ratings(part, rating_col), dtype=torch.float32)
+            size = bs if shuffle else (valid_bs or 2 * bs)
+            loaders.append(TensorLoader(x.to(dev), y.to(dev), bs=size, shuffle=shuffle))
+        valid = loaders[1] if n_valid > 0 else None
+        return cls(loaders[0], valid, classes, user_col, item_col, rating_col, device=dev)
+
+    @classmethod
+    def from_csv(cls, path: str | Path, **kwargs: Any) -> CollabDataLoaders:
+        """`from_df` on `pd.read_csv(path)`; keywords for `from_df` go there, others to pandas.
+
+        Example:
+            >>> dls = CollabDataLoaders.from_csv("ratings.csv", seed=42)
+        """
+        df_keys = ("user_name", "item_name", "rating_name", "valid_pct", "seed", "bs")
+        df_kw = {key: kwargs.pop(key) for key in (*df_keys, "valid_bs", "device") if key in kwargs}
+        return cls.from_df(pd.read_csv(path, **kwargs), **df_kw)
+
+
+def _ratings(part: pd.DataFrame, rating_col: Hashable) -> np.ndarray:
+    """The ratings as float32; a non-numeric value is named with its column."""
+    values = pd.to_numeric(part[rating_col], errors="coerce")
+    bad = values.isna() & part[rating_col].notna()
+    if bad.any():
+        first = part[rating_col][bad].iloc[0]
+        raise ValueError(
+            f"rating column {rating_col!r} has a non-numeric value {first!r}; "
+            "ratings must be numbers"
+        )
+    return values.to_numpy(dtype=np.float32)
+
+
+__all__ = ["UNKNOWN", "CollabDataLoaders", "encode_values"]

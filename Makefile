@@ -25,6 +25,7 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.overhead
+	$(PY) -m bench.collab
 
 lint: $(STAMP)
 	$(PY) -m ruff check mentor tests bench examples

@@ -172,7 +172,9 @@ def run_pair(
     return base, timed(mentor_fit, seed, n_epoch)
 
 
-def measure(dls: CollabDataLoaders, runs: int = 5, warmup: int = 1, n_epoch: int = 1):
+def measure(
+    dls: CollabDataLoaders, runs: int = 5, warmup: int = 1, n_epoch: int = 1
+) -> BenchResult:
     """`warmup` untimed pairs of runs, then `runs` timed pairs, alternating the order."""
     torch.manual_seed(0)
     model = EmbeddingDotBias(N_FACTORS, dls.n_users, dls.n_items, Y_RANGE).to(dls.device)

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from mentor.core.device import default_device
+from mentor.data.blocks import RegressionBlock
 from mentor.data.loaders import DataLoaders, TensorLoader
 
 UNKNOWN = "#na#"
@@ -87,6 +88,8 @@ class CollabDataLoaders(DataLoaders):
         super().__init__(train, valid, device=device)
         self.classes = classes
         self.user_name, self.item_name, self.rating_name = user_name, item_name, rating_name
+        self.target_block = RegressionBlock(n_out=1)  # `predict` decodes a rating to a float
+        self.valid_bs = getattr(valid, "bs", None) or 2 * getattr(train, "bs", 32)
 
     @property
     def n_users(self) -> int:
@@ -107,6 +110,36 @@ class CollabDataLoaders(DataLoaders):
                 f"got {len(user_idx)} users and {len(item_idx)} items; pass one item per user"
             )
         return torch.stack([user_idx, item_idx], dim=1)
+
+    def test_dl(self, items: Any, bs: int | None = None) -> TensorLoader:
+        """Ordered batches of new (user, item) pairs: `(x,)`, or `(x, y)` with ratings.
+
+        Users and items unseen in training map to index 0, the `'#na#'` row that training
+        never updates (it keeps its small initial values, shrunk by weight decay), so a
+        dot-product model's prediction for an unknown falls back to roughly the sigmoid of
+        the known side's bias.
+
+        Args:
+            items: a DataFrame with the user and item columns (the rating column optional),
+                or a list of rows (dicts, Series or one-row DataFrames), as `predict` passes.
+            bs: batch size (default: the validation batch size).
+
+        Example:
+            >>> preds, _ = learn.get_preds(dl=dls.test_dl(new_ratings))
+        """
+        df = _as_frame(items)
+        for name, role in ((self.user_name, "user"), (self.item_name, "item")):
+            if name not in df.columns:
+                raise KeyError(
+                    f"{role} column {name!r} is missing from the rows to predict on; the "
+                    f"columns are {list(df.columns)}; add it (the data's {role}_name)"
+                )
+        x = self.encode(df[self.user_name].to_numpy(), df[self.item_name].to_numpy())
+        tensors = [x.to(self.device)]
+        if self.rating_name in df.columns and df[self.rating_name].notna().all():
+            y = torch.as_tensor(_ratings(df, self.rating_name), dtype=torch.float32)
+            tensors.append(y.to(self.device))
+        return TensorLoader(*tensors, bs=bs or self.valid_bs, shuffle=False)
 
     @classmethod
     def from_df(
@@ -171,6 +204,31 @@ class CollabDataLoaders(DataLoaders):
         df_keys = ("user_name", "item_name", "rating_name", "valid_pct", "seed", "bs")
         df_kw = {key: kwargs.pop(key) for key in (*df_keys, "valid_bs", "device") if key in kwargs}
         return cls.from_df(pd.read_csv(path, **kwargs), **df_kw)
+
+
+def _as_frame(items: Any) -> pd.DataFrame:
+    """`items` (a DataFrame, or a list of dicts / Series / one-row DataFrames) as a frame."""
+    if isinstance(items, pd.DataFrame):
+        return items
+    if isinstance(items, dict | pd.Series):
+        items = [items]
+    if not isinstance(items, list | tuple) or not items:
+        raise TypeError(
+            f"test_dl takes a DataFrame or a non-empty list of rows, got {items!r}; pass e.g. "
+            "[{'user': 1, 'movie': 50}]"
+        )
+    frames = []
+    for row in items:
+        if isinstance(row, pd.DataFrame):
+            frames.append(row)
+        elif isinstance(row, dict | pd.Series):
+            frames.append(pd.DataFrame([row]))
+        else:
+            raise TypeError(
+                f"a row to predict on must be a dict, a Series or a DataFrame, got "
+                f"{type(row).__name__} {row!r}; pass e.g. {{'user': 1, 'movie': 50}}"
+            )
+    return pd.concat(frames, ignore_index=True)
 
 
 def _ratings(part: pd.DataFrame, rating_col: Hashable) -> np.ndarray:

@@ -145,3 +145,53 @@ def test_collab_learner_use_nn_and_bad_pca() -> None:
         item_factor_pca(learn)
     with pytest.raises(TypeError, match="CollabDataLoaders"):
         collab_learner(dls.train)  # type: ignore[arg-type]
+
+
+def trained_learner():
+    torch.manual_seed(0)
+    dls = CollabDataLoaders.from_df(ratings(400), seed=0, bs=32, device="cpu")
+    learn = collab_learner(dls, n_factors=4, y_range=(0, 5.5))
+    learn.progress.show = False
+    learn.fit(1, 1e-2)
+    return learn
+
+
+def test_predict_known_pair_matches_forward_for_dict_series_and_frame() -> None:
+    learn = trained_learner()
+    dls = learn.dls
+    user, movie = dls.classes["userId"][3], dls.classes["movie"][5]
+    learn.model.eval()
+    with torch.no_grad():
+        expected = float(learn.model(torch.tensor([[3, 5]]))[0])
+    row = {"userId": user, "movie": movie}
+    for item in (row, pd.Series(row), pd.DataFrame([row])):
+        rating, tensor, raw = learn.predict(item)
+        assert isinstance(rating, float)
+        assert rating == pytest.approx(expected, abs=1e-6)
+        assert float(tensor) == pytest.approx(expected, abs=1e-6)
+        assert float(raw) == pytest.approx(expected, abs=1e-6)
+
+
+def test_test_dl_maps_unknowns_to_zero_and_get_preds() -> None:
+    learn = trained_learner()
+    dls = learn.dls
+    users, movies = dls.classes["userId"], dls.classes["movie"]
+    new = pd.DataFrame({"userId": [users[1], 99999, users[2]], "movie": [movies[1], "m1", "zz"]})
+    (x,) = next(iter(dls.test_dl(new)))
+    assert x.tolist() == [[1, 1], [0, movies.index("m1")], [2, 0]]
+    preds, targets = learn.get_preds(dl=dls.test_dl(new))
+    assert targets is None and preds.shape == (3,)
+    with torch.no_grad():
+        assert torch.allclose(preds, learn.model(x))
+    # with a rating column the batches carry targets, and get_preds returns them
+    rated = new.assign(rating=[4, 2, 5])
+    preds, targets = learn.get_preds(dl=dls.test_dl(rated, bs=2))
+    assert preds.shape == (3,) and targets.tolist() == [4.0, 2.0, 5.0]
+
+
+def test_test_dl_missing_column_and_bad_rows_are_named() -> None:
+    dls = CollabDataLoaders.from_df(ratings(), seed=0, bs=16, device="cpu")
+    with pytest.raises(KeyError, match=r"item column 'movie'.*\['userId'\]"):
+        dls.test_dl(pd.DataFrame({"userId": [3]}))
+    with pytest.raises(TypeError, match="dict, a Series or a DataFrame"):
+        dls.test_dl([(3, "m1")])

@@ -87,8 +87,14 @@ def find_bs(batch: Any) -> int:
     raise TypeError(f"cannot find a batch size in {type(batch).__name__}; batches hold tensors")
 
 
-def split_batch(batch: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """`(x, y)` -> ((x,), (y,)); `(*xs, y)` -> (xs, (y,)); a lone tensor -> ((x,), ())."""
+def split_batch(batch: Any, n_inp: int | None = None) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """`(x, y)` -> ((x,), (y,)); `(*xs, y)` -> (xs, (y,)); a lone tensor -> ((x,), ()).
+
+    With `n_inp`, the first `n_inp` parts are inputs and the rest targets, so unlabelled
+    batches of several inputs (tabular `(x_cat, x_cont)`) split right.
+    """
+    if isinstance(batch, tuple | list) and n_inp is not None:
+        return tuple(batch[:n_inp]), tuple(batch[n_inp:])
     if isinstance(batch, tuple | list):
         if len(batch) == 1:
             return (batch[0],), ()

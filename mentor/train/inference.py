@@ -39,10 +39,11 @@ def get_preds(
     inputs: list[torch.Tensor] = []
     preds: list[torch.Tensor] = []
     targets: list[torch.Tensor] = []
+    n_inp = getattr(learn.dls, "n_inp", None)  # inputs per batch, when the data says
     learn.model.eval()
     with torch.inference_mode(), learn.autocast:
         for batch in loader:
-            xb, yb = split_batch(to_device(batch, learn.dls.device))
+            xb, yb = split_batch(to_device(batch, learn.dls.device), n_inp)
             preds.append(learn.model(*xb).float())
             targets.extend(yb[:1])
             if with_input:
@@ -107,7 +108,7 @@ def _raw_item_inputs(dls: Any, item: Any) -> tuple[Any, ...]:
     """The model inputs for one raw item, through the data's test loader."""
     batch = next(iter(dls.test_dl([item])))
     parts = tuple(batch) if isinstance(batch, tuple | list) else (batch,)
-    n_inp = getattr(getattr(dls, "block", None), "n_inp", 1)
+    n_inp = getattr(dls, "n_inp", None) or getattr(getattr(dls, "block", None), "n_inp", 1)
     return parts[:n_inp]
 
 

@@ -252,7 +252,8 @@ class TabularDataLoaders(DataLoaders):
             procs: proc classes or instances (Categorify, FillMissing, Normalize).
             cat_names, cont_names: categorical and continuous columns.
             y_names: the target column(s).
-            y_block: CategoryBlock, RegressionBlock or None (a non-float target is a category).
+            y_block: CategoryBlock, RegressionBlock or None (a non-float target is a
+                category, unless `log_y`).
             splitter: a splitter called on `df` (e.g. `RandomSplitter(0.2, seed=42)`), or
                 valid_idx: positions of the validation rows. Neither: no validation set.
             bs: training batch size (64); valid_bs: validation batch size (2 * bs).

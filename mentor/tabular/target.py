@@ -40,7 +40,7 @@ class TabularTarget:
     Args:
         y_names: the target column(s).
         y_block: CategoryBlock, RegressionBlock (class or instance) or None: a single
-            non-float column is a category, float columns are regression.
+            non-float column is a category (unless `log_y`), float columns are regression.
         log_y: regress on log(target) and decode with exp (targets must be positive).
     """
 
@@ -57,7 +57,8 @@ class TabularTarget:
         _check_targets(train_df, self.y_names)
         if self.kind is None:
             is_float = all(pd.api.types.is_float_dtype(train_df[n]) for n in self.y_names)
-            self.kind = "regression" if is_float or len(self.y_names) > 1 else "category"
+            several = len(self.y_names) > 1
+            self.kind = "regression" if is_float or several or self.log_y else "category"
         if self.kind == "category":
             if len(self.y_names) != 1:
                 raise ValueError(

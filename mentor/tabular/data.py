@@ -31,6 +31,7 @@ from mentor.tabular.target import TabularTarget
 __all__ = ["TabularData", "TabularDataLoaders", "TabularTestLoader"]
 
 DEFAULT_PROCS = (Categorify, FillMissing, Normalize)
+_MAX_SHOWN = 5  # bad rows a warning quotes
 
 
 @dataclass
@@ -87,17 +88,21 @@ def _as_frame(rows: Any) -> pd.DataFrame:
     )
 
 
-def _bad_numbers(df: pd.DataFrame, cont_names: Sequence[str]) -> dict[Any, str]:
-    """Row index -> 'column: value' for values of continuous columns that are not numbers."""
-    bad: dict[Any, str] = {}
+def _bad_numbers(df: pd.DataFrame, cont_names: Sequence[str]) -> tuple[np.ndarray, dict[Any, str]]:
+    """Rows whose continuous values are not numbers: a flag per position, and row -> reason."""
+    flags = np.zeros(len(df), dtype=bool)
+    reasons: dict[Any, str] = {}
     for name in cont_names:
         column = df[name]
         if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
             continue
-        flags = pd.to_numeric(column, errors="coerce").isna() & column.notna()
-        for row, value in column[flags].items():
-            bad.setdefault(row, f"continuous column {name!r} has the non-numeric value {value!r}")
-    return bad
+        bad = (pd.to_numeric(column, errors="coerce").isna() & column.notna()).to_numpy()
+        for position in bad.nonzero()[0]:
+            value = column.iloc[position]
+            reason = f"continuous column {name!r} has the non-numeric value {value!r}"
+            reasons.setdefault(df.index[position], reason)
+        flags |= bad
+    return flags, reasons
 
 
 def _cardinalities(pre: TabularPreprocessor, train: ProcessedFrame) -> dict[str, int]:
@@ -212,16 +217,21 @@ class TabularDataLoaders(DataLoaders):
                 f"{list(df.columns)}; the data was built with cat_names "
                 f"{self.preprocessor.cat_names} and cont_names {self.preprocessor.cont_names}"
             )
-        bad = _bad_numbers(df, self.preprocessor.cont_names)
+        flags, bad = _bad_numbers(df, self.preprocessor.cont_names)
         if bad and not skip_bad:
             row, reason = next(iter(bad.items()))
             raise ValueError(
                 f"row {row!r}: {reason}; fix or drop it, or pass skip_bad=True to predict the "
-                f"other rows ({len(bad)} bad row(s) in all)"
+                f"other rows ({int(flags.sum())} bad row(s) in all)"
             )
         if bad:
-            warnings.warn(f"left out {len(bad)} row(s) of test_dl: {bad}", stacklevel=2)
-            df = df.drop(index=list(bad))
+            shown = dict(list(bad.items())[:_MAX_SHOWN])
+            warnings.warn(
+                f"left out {int(flags.sum())} row(s) with non-numeric continuous values "
+                f"(see dl.skipped): {shown}",
+                stacklevel=2,
+            )
+            df = df[~flags]
         frame = self.preprocessor.transform(df)
         y = self.target.encode(df) if with_labels else None
         tensors = TabularData(frame, y).tensors(self.device)

@@ -105,6 +105,21 @@ def _bad_numbers(df: pd.DataFrame, cont_names: Sequence[str]) -> tuple[np.ndarra
     return flags, reasons
 
 
+def _decoding_state(
+    pre: TabularPreprocessor,
+) -> tuple[dict[str, list[Any]], dict[str, float], dict[str, float]]:
+    """The Categorify vocabularies and the Normalize means and stds (empty without them)."""
+    vocabs: dict[str, list[Any]] = {}
+    means: dict[str, float] = {}
+    stds: dict[str, float] = {}
+    for proc in pre.procs:
+        if isinstance(proc, Categorify):
+            vocabs = proc.vocabs
+        if isinstance(proc, Normalize):
+            means, stds = proc.means, proc.stds
+    return vocabs, means, stds
+
+
 def _cardinalities(pre: TabularPreprocessor, train: ProcessedFrame) -> dict[str, int]:
     """Codes per categorical column, the 0 code (unknown) included."""
     vocabs: dict[str, list[Any]] = {}
@@ -187,6 +202,25 @@ class TabularDataLoaders(DataLoaders):
     def y_names(self) -> list[str]:
         """The target column(s)."""
         return list(self.target.y_names)
+
+    def show_batch(self, n: int = 10) -> pd.DataFrame:
+        """The first `n` training rows decoded back (categories, raw values, labels).
+
+        Codes become their category ('#na#' for 0, unknown or missing), normalized values
+        their original scale and the target its label or value, as fastai's `show_batch`.
+        """
+        cats, conts, y = (t[:n].cpu() for t in self.train.loader.tensors)  # type: ignore[attr-defined]
+        vocabs, means, stds = _decoding_state(self.preprocessor)
+        out = pd.DataFrame(index=range(len(cats)))
+        for i, name in enumerate(self.cat_names):
+            vocab = ["#na#", *vocabs[name]] if name in vocabs else None
+            codes = cats[:, i].tolist()
+            out[name] = [vocab[c] for c in codes] if vocab is not None else codes
+        for i, name in enumerate(self.cont_names):
+            out[name] = conts[:, i].double().numpy() * stds.get(name, 1.0) + means.get(name, 0.0)
+        for name, values in zip(self.y_names, y.reshape(len(y), -1).T, strict=True):
+            out[name] = [self.target.decode(v) for v in values]
+        return out
 
     def test_dl(
         self, rows: Any, with_labels: bool = False, bs: int | None = None, skip_bad: bool = False

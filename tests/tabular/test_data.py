@@ -144,3 +144,33 @@ def test_tabular_learner_rejects_bad_config() -> None:
     dls = _dls(_frame())
     with pytest.raises(KeyError, match="dropout"):
         tabular_learner(dls, config={"dropout": 0.1})
+
+
+def test_show_batch_decodes_codes_values_and_labels() -> None:
+    df = _frame()
+    dls = _dls(df, valid_idx=range(50))
+    shown = dls.show_batch(3)
+    assert list(shown["color"]) == list(df["color"][50:53])
+    assert np.allclose(shown["size"], df["size"][50:53], rtol=1e-5)
+    assert list(shown["label"]) == list(df["label"][50:53])
+
+
+def test_from_csv_and_bad_valid_idx(tmp_path) -> None:
+    df = _frame()
+    df.to_csv(tmp_path / "t.csv", index=False)
+    dls = TabularDataLoaders.from_csv(
+        tmp_path / "t.csv", cat_names=["color"], cont_names=["size"], y_names="label",
+        valid_idx=[0, 1], device="cpu",
+    )  # fmt: skip
+    assert dls.valid is not None and len(dls.valid_data.frame) == 2  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match=r"valid_idx must be row positions in 0\.\.199"):
+        _dls(df, valid_idx=[500])
+
+
+def test_predict_non_numeric_continuous_value_names_column_and_value() -> None:
+    df = _frame()
+    learn = tabular_learner(_dls(df), layers=[8])
+    row = dict(df.iloc[0])
+    row["size"] = "large"
+    with pytest.raises(ValueError, match=r"'size'.*'large'"):
+        learn.predict(row)

@@ -32,16 +32,14 @@ import torch
 from torch import nn
 
 from bench.common import machine, median_time
+from examples.adult import adult_dls
 from mentor.core.paths import data_path
-from mentor.data.splitters import RandomSplitter
 from mentor.optim import Adam, param_groups
-from mentor.tabular import Categorify, FillMissing, Normalize, TabularDataLoaders, tabular_learner
+from mentor.tabular import TabularDataLoaders, tabular_learner
 from mentor.train.learner import Learner
 
 BETAS, EPS, WD, LR, BS = (0.9, 0.99), 1e-5, 0.01, 1e-2, 64
 TARGET = 1.2
-CAT_NAMES = ["workclass", "education", "marital-status", "occupation", "relationship", "race"]
-CONT_NAMES = ["age", "fnlwgt", "education-num"]
 Tensors = tuple[torch.Tensor, ...]
 
 
@@ -67,19 +65,6 @@ class BenchResult:
             f"{min(self.baseline):.3f}-{max(self.baseline):.3f} s, mentor "
             f"{min(self.mentor):.3f}-{max(self.mentor):.3f} s"
         )
-
-
-def build_dls(df: pd.DataFrame) -> TabularDataLoaders:
-    """The course's loaders over `df`."""
-    return TabularDataLoaders.from_df(
-        df,
-        procs=[Categorify, FillMissing, Normalize],
-        cat_names=CAT_NAMES,
-        cont_names=CONT_NAMES,
-        y_names="salary",
-        splitter=RandomSplitter(0.2, seed=42),
-        bs=BS,
-    )
 
 
 def prepared_tensors(dls: TabularDataLoaders) -> tuple[Tensors, Tensors]:
@@ -191,8 +176,8 @@ def main(argv: Sequence[str] | None = None) -> BenchResult:
     torch.set_num_threads(args.threads)
     df = pd.read_csv(data_path("adult_sample") / "adult.csv")
     runs = args.runs or (1 if args.quick else 5)
-    dls = build_dls(df)
-    prep_s = median_time(lambda: build_dls(df), repeats=5)
+    dls = adult_dls(df, bs=BS)
+    prep_s = median_time(lambda: adult_dls(df, bs=BS), repeats=5)
     print(f"machine: {machine()}")
     print(f"device: {dls.device}; load average before: {os.getloadavg()[0]:.2f}")
     print(f"data: {len(df)} rows; preprocessing + loaders: {prep_s:.3f} s (median of 5)")

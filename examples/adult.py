@@ -29,7 +29,13 @@ CONT_NAMES = ["age", "fnlwgt", "education-num"]
 
 def load_dls(bs: int = 64, seed: int = 42, device: str | None = None) -> TabularDataLoaders:
     """The course's loaders over `adult_sample/adult.csv`."""
-    df = pd.read_csv(data_path("adult_sample") / "adult.csv")
+    return adult_dls(pd.read_csv(data_path("adult_sample") / "adult.csv"), bs, seed, device)
+
+
+def adult_dls(
+    df: pd.DataFrame, bs: int = 64, seed: int = 42, device: str | None = None
+) -> TabularDataLoaders:
+    """The course's loaders over an adult frame `df` (procs, columns, a seeded 20% split)."""
     return TabularDataLoaders.from_df(
         df,
         procs=[Categorify, FillMissing, Normalize],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import torch
@@ -26,3 +27,14 @@ def tiny_classifier(path: Path | str = ".") -> Learner:
     )
     learn.progress.show = False
     return learn
+
+
+def tiny_folder(source: Path, dest: Path, n_train: int, n_valid: int) -> Path:
+    """A slice of mnist_tiny: the first `n` images of each class in train and valid."""
+    for split, n in (("train", n_train), ("valid", n_valid)):
+        for label in ("3", "7"):
+            target = dest / split / label
+            target.mkdir(parents=True)
+            for file in sorted((source / split / label).glob("*.png"))[:n]:
+                shutil.copy(file, target / file.name)
+    return dest

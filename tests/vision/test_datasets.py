@@ -3,14 +3,13 @@ and a readable `show_batch` picture of each (written to $MENTOR_SHOW_DIR when se
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
 
+from examples.coco_multilabel import coco_labels
 from examples.imagenette import IMAGENETTE_NAMES, imagenette_label
 from mentor.core.paths import data_path
 from mentor.data.blocks import CategoryBlock, MultiCategoryBlock
@@ -86,17 +85,6 @@ def test_imagenette_small_with_readable_names(tmp_path: Path) -> None:
     xv, _ = next(iter(dls.valid))
     assert xv.shape == (32, 3, 128, 128)
     show(dls, "imagenette_small", tmp_path)
-
-
-def coco_labels(path: Path) -> Callable[[Path], list[str]]:
-    """Each image's labels: the categories of its boxes (from train.json)."""
-    meta = json.loads((path / "train.json").read_text())
-    names = {c["id"]: c["name"] for c in meta["categories"]}
-    by_id = {img["id"]: img["file_name"] for img in meta["images"]}
-    labels: dict[str, set[str]] = {}
-    for ann in meta["annotations"]:
-        labels.setdefault(by_id[ann["image_id"]], set()).add(names[ann["category_id"]])
-    return lambda p: sorted(labels.get(Path(p).name, []))
 
 
 def test_coco_tiny_multi_label(tmp_path: Path) -> None:

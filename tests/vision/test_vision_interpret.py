@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from mentor.train import CrossEntropyLossFlat, Learner
 from mentor.vision import ClassificationInterpretation, grad_cam, show_heatmap
 from mentor.vision.data import ImageDataLoaders
 from mentor.vision.learner import vision_learner
+from tests.helpers import tiny_folder
 
 
 class CamLearner(Learner):
@@ -101,20 +101,9 @@ def test_show_heatmap_draws_the_image_and_the_map(tmp_path: Path) -> None:
     assert fname.stat().st_size > 0
 
 
-def tiny_folder(source: Path, dest: Path, n_train: int = 8, n_valid: int = 8) -> Path:
-    """A slice of mnist_tiny: the first `n` images of each class in train and valid."""
-    for split, n in (("train", n_train), ("valid", n_valid)):
-        for label in ("3", "7"):
-            target = dest / split / label
-            target.mkdir(parents=True)
-            for file in sorted((source / split / label).glob("*.png"))[:n]:
-                shutil.copy(file, target / file.name)
-    return dest
-
-
 def test_interpretation_of_a_trained_image_learner(mnist_tiny: Path, tmp_path: Path) -> None:
     set_seed(0)
-    path = tiny_folder(mnist_tiny, tmp_path / "tiny")
+    path = tiny_folder(mnist_tiny, tmp_path / "tiny", n_train=8, n_valid=8)
     dls = ImageDataLoaders.from_folder(path, img_mode="L", bs=16, num_workers=0, device="cpu")
     learn = vision_learner(dls, "resnet18", pretrained=False)
     learn.progress.show = False

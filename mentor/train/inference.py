@@ -48,16 +48,38 @@ def get_preds(
             targets.extend(yb[:1])
             if with_input:
                 inputs.append(xb[0])
-    out = torch.cat(preds).cpu()
-    target = torch.cat(targets).cpu() if targets else None
+    base = getattr(loader, "loader", loader)  # a DeviceLoader's wrapped loader
+    order = _restore_order(getattr(base, "item_order", None), sum(len(p) for p in preds))
+    out = torch.cat(preds).cpu()[order]
+    target = torch.cat(targets).cpu()[order] if targets else None
     result: list[Any] = [_activate(learn.loss_func, out, act), target]
     if with_input:
-        result.insert(0, torch.cat(inputs).cpu())
+        result.insert(0, _cat_padded(inputs, getattr(base, "pad_idx", 0))[order])
     if with_loss:
         if target is None:
             raise ValueError("with_loss=True needs targets, but the batches have none")
         result.append(_item_losses(learn.loss_func, out, target))
     return tuple(result)
+
+
+def _restore_order(item_order: Any, n: int) -> Any:
+    """The permutation that puts predictions back in item order, for loaders that yield
+    items in another order (length-sorted text batches expose `item_order`)."""
+    if item_order is None or len(item_order) != n:
+        return slice(None)
+    return torch.argsort(torch.as_tensor(item_order))
+
+
+def _cat_padded(inputs: list[torch.Tensor], pad_value: int) -> torch.Tensor:
+    """Inputs of all batches as one tensor; batches of different lengths (texts) are padded
+    on the right with `pad_value` to the longest."""
+    longest = max(x.shape[-1] for x in inputs) if inputs and inputs[0].ndim > 1 else None
+    if longest is not None and any(x.shape[-1] != longest for x in inputs):
+        inputs = [
+            torch.nn.functional.pad(x, (0, longest - x.shape[-1]), value=pad_value)
+            for x in inputs
+        ]
+    return torch.cat(inputs).cpu()
 
 
 def predict(learn: Learner, item: Any) -> tuple[Any, torch.Tensor, torch.Tensor]:

@@ -1,0 +1,374 @@
+"""`TextDataLoaders`: texts from data frames, CSV files, folders or one text file, tokenized
+and numericalized once, served as language-model streams or padded classifier batches."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mentor.data.blocks import CategoryBlock, MultiCategoryBlock, TransformBlock, as_block
+from mentor.data.loaders import DataLoaders
+from mentor.data.splitters import RandomSplitter
+from mentor.text.loaders import LMLoader, SortedTextLoader
+from mentor.text.tokenize import FLD, PAD, CharTokenizer, Tokenizer, detokenize
+from mentor.text.vocab import Vocab
+
+AnyTokenizer = Tokenizer | CharTokenizer
+
+
+class TextDataLoaders(DataLoaders):
+    """Training and validation loaders over texts, with their tokenizer and vocabulary.
+
+    Language-model data (`is_lm=True`) yields `(x, y)` token-id batches `[bs, seq_len]` with
+    `y` shifted by one token (see `LMLoader`); classifier data yields `(x, y)` with `x` the
+    texts padded on the right to the longest of the batch (see `SortedTextLoader`). Build it
+    with `from_df`, `from_csv`, `from_folder`, `from_text_file` or `from_texts`.
+
+    Attributes:
+        text_vocab: the `Vocab` of tokens. tokenizer: what turned text into tokens.
+        label_block: the targets' block (classifiers), None for language models.
+        vocab: the class names (classifier) or the tokens (language model).
+    """
+
+    n_inp = 1
+
+    def __init__(
+        self,
+        train: LMLoader | SortedTextLoader,
+        valid: LMLoader | SortedTextLoader | None,
+        text_vocab: Vocab,
+        tokenizer: AnyTokenizer,
+        label_block: TransformBlock | None = None,
+        seq_len: int = 72,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__(train, valid, device=device)
+        self.train_ds, self.valid_ds = train, valid
+        self.text_vocab, self.tokenizer, self.label_block = text_vocab, tokenizer, label_block
+        self.is_lm = isinstance(train, LMLoader)
+        self.seq_len, self.bs = seq_len, train.bs
+        self.pad_idx = text_vocab.stoi.get(PAD, 1)
+
+    # ----- building -----
+    @classmethod
+    def from_texts(
+        cls,
+        train_texts: Sequence[str],
+        valid_texts: Sequence[str] = (),
+        train_labels: Sequence[Any] | None = None,
+        valid_labels: Sequence[Any] | None = None,
+        is_lm: bool = False,
+        tok: AnyTokenizer | None = None,
+        text_vocab: Vocab | Sequence[str] | None = None,
+        min_freq: int = 3,
+        max_vocab: int = 60000,
+        y_block: Any = None,
+        seq_len: int = 72,
+        bs: int = 64,
+        valid_bs: int | None = None,
+        device: torch.device | str | None = None,
+    ) -> TextDataLoaders:
+        """Loaders from lists of texts (and labels, for a classifier).
+
+        Args:
+            train_texts, valid_texts: the texts. train_labels, valid_labels: one target per
+                text (classifiers; ignored for a language model).
+            is_lm: language-model data (False). tok: the tokenizer (default `Tokenizer()`).
+            text_vocab: a vocabulary to reuse (e.g. the language model's, for ULMFiT); None
+                builds one from the training texts with `min_freq` (3) and `max_vocab` (60000).
+            y_block: the targets' block (default CategoryBlock; MultiCategoryBlock for
+                lists of labels, RegressionBlock for numbers).
+            seq_len: tokens per row of a language-model batch (72). bs: batch size (64);
+                valid_bs: validation batch size (default bs).
+        """
+        tok = tok if tok is not None else Tokenizer()
+        train_tokens = tok.tokenize_texts(list(train_texts))
+        valid_tokens = tok.tokenize_texts(list(valid_texts)) if len(valid_texts) else []
+        vocab = _as_vocab(text_vocab) or Vocab.build(train_tokens, min_freq, max_vocab)
+        train_docs = vocab.numericalize_many(train_tokens)
+        valid_docs = vocab.numericalize_many(valid_tokens)
+        valid_bs = valid_bs or bs
+        if is_lm:
+            train: Any = LMLoader(train_docs, bs, seq_len, shuffle=True)
+            valid: Any = LMLoader(valid_docs, valid_bs, seq_len) if valid_docs else None
+            return cls(train, valid, vocab, tok, None, seq_len, device)
+        if train_labels is None:
+            raise ValueError("a classifier needs labels: pass train_labels (or is_lm=True)")
+        block = as_block(y_block if y_block is not None else CategoryBlock)
+        block.setup(list(train_labels))
+        pad = vocab.stoi.get(PAD, 1)
+        y_train = _encode_labels(block, train_labels, "training")
+        train = SortedTextLoader(train_docs, y_train, bs, pad, shuffle=True)
+        valid = None
+        if valid_docs:
+            y_valid = _encode_labels(block, valid_labels or [], "validation")
+            valid = SortedTextLoader(valid_docs, y_valid, valid_bs, pad)
+        return cls(train, valid, vocab, tok, block, seq_len, device)
+
+    @classmethod
+    def from_df(
+        cls,
+        df: pd.DataFrame,
+        text_col: str | Sequence[str] = "text",
+        label_col: str | None = "label",
+        valid_col: str | None = None,
+        valid_pct: float = 0.2,
+        seed: int | None = None,
+        is_lm: bool = False,
+        label_delim: str | None = None,
+        **kwargs: Any,
+    ) -> TextDataLoaders:
+        """Loaders from a DataFrame: texts in `text_col` (several columns are joined with
+        `xxfld` markers), labels in `label_col`, validation rows flagged in `valid_col` or a
+        random `valid_pct` (0.2, drawn with `seed`). `label_delim` splits a label column into
+        several labels (multi-label). Other arguments as for `from_texts`.
+
+        Example:
+            >>> dls = TextDataLoaders.from_df(df, text_col="text", label_col="label",
+            ...                               valid_col="is_valid")
+        """
+        text_cols = [text_col] if isinstance(text_col, str) else list(text_col)
+        label_cols = [] if is_lm or label_col is None else [label_col]
+        _check_columns(df, [*text_cols, *label_cols, *([valid_col] if valid_col else [])])
+        texts = _joined_texts(df, text_cols)
+        train_idx, valid_idx = _split_rows(df, valid_col, valid_pct, seed)
+        labels: list[Any] | None = None
+        if label_cols:
+            labels = _labels(df[label_cols[0]], label_delim)
+            if label_delim is not None:
+                kwargs.setdefault("y_block", MultiCategoryBlock)
+        return cls.from_texts(
+            [texts[i] for i in train_idx],
+            [texts[i] for i in valid_idx],
+            None if labels is None else [labels[i] for i in train_idx],
+            None if labels is None else [labels[i] for i in valid_idx],
+            is_lm=is_lm,
+            **kwargs,
+        )
+
+    @classmethod
+    def from_csv(
+        cls, path: str | Path, csv_fname: str = "texts.csv", **kwargs: Any
+    ) -> TextDataLoaders:
+        """`from_df` on a CSV file: `path` is the file, or the folder holding `csv_fname`."""
+        csv = Path(path)
+        csv = csv / csv_fname if csv.is_dir() else csv
+        if not csv.exists():
+            raise FileNotFoundError(f"CSV file {str(csv)!r} not found; check the path")
+        return cls.from_df(pd.read_csv(csv), **kwargs)
+
+    @classmethod
+    def from_folder(
+        cls,
+        path: str | Path,
+        train: str = "train",
+        valid: str = "valid",
+        valid_pct: float | None = None,
+        seed: int | None = None,
+        is_lm: bool = False,
+        extensions: Sequence[str] = (".txt",),
+        **kwargs: Any,
+    ) -> TextDataLoaders:
+        """Loaders from text files labelled by their folder (`path/train/pos/1.txt`).
+
+        With `valid_pct`, every text file under `path` is used and a random share validates;
+        otherwise the files under `path/train` train and those under `path/valid` validate.
+        A file that isn't UTF-8 is read as Latin-1, with a warning naming it.
+
+        Example:
+            >>> dls = TextDataLoaders.from_folder(path / "txt_sentoken", valid_pct=0.2, seed=42)
+        """
+        root = Path(path)
+        if not root.is_dir():
+            raise FileNotFoundError(f"text folder {str(root)!r} not found; check the path")
+        if valid_pct is not None:
+            files = _text_files(root, extensions)
+            train_idx, valid_idx = RandomSplitter(valid_pct, seed)(files)
+            train_files = [files[i] for i in train_idx]
+            valid_files = [files[i] for i in valid_idx]
+        else:
+            train_files = _text_files(root / train, extensions)
+            valid_files = _text_files(root / valid, extensions) if (root / valid).is_dir() else []
+        return cls.from_texts(
+            read_text_files(train_files),
+            read_text_files(valid_files),
+            [f.parent.name for f in train_files],
+            [f.parent.name for f in valid_files],
+            is_lm=is_lm,
+            **kwargs,
+        )
+
+    @classmethod
+    def from_text_file(
+        cls, path: str | Path, valid_pct: float = 0.1, **kwargs: Any
+    ) -> TextDataLoaders:
+        """Language-model loaders from one long text (a book): the first `1 - valid_pct` of
+        its lines train, the rest validates. Pass `tok=CharTokenizer()` for a character model.
+
+        Example:
+            >>> dls = TextDataLoaders.from_text_file("nietzsche.txt", tok=CharTokenizer())
+        """
+        lines = read_text_files([Path(path)])[0].splitlines(keepends=True)
+        cut = round(len(lines) * (1 - valid_pct))
+        train, valid = "".join(lines[:cut]), "".join(lines[cut:])
+        return cls.from_texts([train], [valid] if valid else [], is_lm=True, **kwargs)
+
+    # ----- what the data is -----
+    @property
+    def vocab(self) -> list[Any]:
+        """The class names (classifier) or the tokens (language model)."""
+        if self.label_block is None:
+            return list(self.text_vocab.itos)
+        return list(getattr(self.label_block, "vocab", []))
+
+    @property
+    def target_block(self) -> TransformBlock | None:
+        """The targets' block (decodes predictions), None for a language model."""
+        return self.label_block
+
+    @property
+    def c(self) -> int | None:
+        """Outputs a model needs: classes (classifier) or tokens (language model)."""
+        return len(self.text_vocab) if self.label_block is None else self.label_block.n_out
+
+    @property
+    def loss_spec(self) -> tuple[str, dict[str, Any]] | None:
+        """Cross-entropy over tokens for a language model; the label block's loss otherwise."""
+        if self.label_block is None:
+            return ("CrossEntropyLossFlat", {})
+        return self.label_block.loss_spec
+
+    # ----- using it -----
+    def numericalize(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Token ids of `texts`, with this data's tokenizer and vocabulary."""
+        return self.text_vocab.numericalize_many(self.tokenizer.tokenize_texts(list(texts)))
+
+    def test_dl(self, texts: Sequence[str], bs: int | None = None) -> Any:
+        """A loader of unlabelled `texts` (classifier data), batched like the validation set;
+        its `item_order` says which text each prediction belongs to."""
+        if not len(texts):
+            raise ValueError("test_dl got no texts; pass a list of strings")
+        bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+        if bad:
+            raise TypeError(
+                f"texts must be strings; item {bad[0]} is a {type(texts[bad[0]]).__name__}"
+            )
+        loader = SortedTextLoader(self.numericalize(texts), None, bs or self.bs, self.pad_idx)
+        return DataLoaders(loader, device=self.device).train
+
+    def decode_text(self, ids: Any) -> str:
+        """Readable text from token ids (padding dropped)."""
+        tokens = [t for t in self.text_vocab.textify(ids) if t != PAD]
+        if isinstance(self.tokenizer, CharTokenizer):
+            return "".join(t for t in tokens if not t.startswith("xx"))
+        return detokenize(tokens)
+
+    def show_batch(self, n: int = 6, max_chars: int = 300, split: str = "train") -> pd.DataFrame:
+        """A table of `n` texts of a batch (decoded, cut at `max_chars`) with their labels
+        (classifier) or the text that follows them (language model); printed and returned."""
+        x, y = self.one_batch(split)[:2]
+        rows = []
+        for i in range(min(n, x.shape[0])):
+            text = self.decode_text(x[i].cpu())[:max_chars]
+            if self.label_block is None:
+                rows.append({"text": text, "text_": self.decode_text(y[i].cpu())[:max_chars]})
+            else:
+                rows.append({"text": text, "label": self.label_block.decode(y[i].cpu())})
+        table = pd.DataFrame(rows)
+        with pd.option_context("display.max_colwidth", max_chars):
+            print(table.to_string())
+        return table
+
+
+def read_text_files(files: Sequence[Path]) -> list[str]:
+    """The contents of text files; files that aren't UTF-8 are read as Latin-1, with one
+    warning naming them."""
+    texts, not_utf8 = [], []
+    for file in files:
+        raw = Path(file).read_bytes()
+        try:
+            texts.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            texts.append(raw.decode("latin-1"))
+            not_utf8.append(str(file))
+    if not_utf8:
+        warnings.warn(
+            f"{len(not_utf8)} file(s) are not UTF-8 and were read as Latin-1: "
+            f"{', '.join(not_utf8[:5])}; re-encode them as UTF-8 if characters look wrong",
+            stacklevel=2,
+        )
+    return texts
+
+
+def _text_files(folder: Path, extensions: Sequence[str]) -> list[Path]:
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"folder {str(folder)!r} not found; pass train=/valid= folder names or valid_pct"
+        )
+    suffixes = {e.lower() for e in extensions}
+    files = sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in suffixes)
+    if not files:
+        raise FileNotFoundError(f"no {'/'.join(sorted(suffixes))} files under {str(folder)!r}")
+    return files
+
+
+def _as_vocab(vocab: Vocab | Sequence[str] | None) -> Vocab | None:
+    if vocab is None or isinstance(vocab, Vocab):
+        return vocab
+    return Vocab(list(vocab))
+
+
+def _encode_labels(block: TransformBlock, labels: Sequence[Any], where: str) -> torch.Tensor:
+    """The targets as one tensor; an unknown label fails naming its row."""
+    encoded = []
+    for row, label in enumerate(labels):
+        try:
+            encoded.append(block.encode(label))
+        except KeyError as err:
+            raise KeyError(f"{where} text {row}: {err.args[0]}") from None
+    return torch.stack([torch.as_tensor(e) for e in encoded])
+
+
+def _check_columns(df: pd.DataFrame, columns: Sequence[str]) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise KeyError(
+            f"column(s) {missing} not in the data; the columns are {list(df.columns)}"
+        )
+
+
+def _joined_texts(df: pd.DataFrame, text_cols: Sequence[str]) -> list[str]:
+    """One text per row; empty cells become empty texts, several columns get xxfld markers."""
+    columns = [df[c].fillna("").astype(str).tolist() for c in text_cols]
+    if len(columns) == 1:
+        return columns[0]
+    return [
+        " ".join(f"{FLD} {i + 1} {cell}" for i, cell in enumerate(cells)) for cells in zip(*columns)
+    ]
+
+
+def _labels(column: pd.Series, label_delim: str | None) -> list[Any]:
+    if column.isna().any():
+        row = int(np.flatnonzero(column.isna().to_numpy())[0])
+        raise ValueError(f"label column {column.name!r} is empty in row {row}; fill or drop it")
+    values = column.tolist()
+    if label_delim is None:
+        return values
+    return [[part for part in str(v).split(label_delim) if part] for v in values]
+
+
+def _split_rows(
+    df: pd.DataFrame, valid_col: str | None, valid_pct: float, seed: int | None
+) -> tuple[list[int], list[int]]:
+    if valid_col is None:
+        train, valid = RandomSplitter(valid_pct, seed)(list(range(len(df))))
+        return list(train), list(valid)
+    flags = df[valid_col].astype(str).str.lower().isin(["true", "1", "1.0", "yes"]).to_numpy()
+    return np.flatnonzero(~flags).tolist(), np.flatnonzero(flags).tolist()
+

@@ -1,0 +1,159 @@
+"""Batches of numericalized texts: one token stream for language models, padded and
+length-sorted batches for classifiers.
+
+Both read documents already turned into token ids (`np.ndarray`s), so a batch is a few
+tensor slices (language model) or one padded array (classifier), never per-token Python.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+class LMLoader:
+    """Language-model batches `(x, y)`: the documents concatenated into one stream, split into
+    `bs` contiguous rows, read `seq_len` tokens at a time; `y` is `x` shifted by one token.
+
+    Row `r` of a batch continues row `r` of the batch before it, so a stateful model (AWD-LSTM)
+    carries its hidden state from one batch to the next. Training loaders reshuffle the
+    document order at every pass and, as in the course, vary the sequence length a little
+    (normal around `seq_len`, a twentieth of the batches around `seq_len / 2`), so the model
+    doesn't see the same cut points every epoch. Random draws use PyTorch's global generator,
+    so `set_seed` makes them reproducible.
+
+    Args:
+        docs: the documents as arrays of token ids.
+        bs: rows per batch (64). seq_len: tokens per row and batch (72).
+        shuffle: reshuffle the documents at every pass (False). jitter: vary the sequence
+            length (default: as `shuffle`).
+
+    Example:
+        >>> x, y = next(iter(LMLoader(docs, bs=32, seq_len=72)))   # both [32, 72]
+    """
+
+    def __init__(
+        self,
+        docs: Sequence[np.ndarray],
+        bs: int = 64,
+        seq_len: int = 72,
+        shuffle: bool = False,
+        jitter: bool | None = None,
+    ) -> None:
+        if bs < 1 or seq_len < 1:
+            raise ValueError(f"bs and seq_len must be at least 1, got bs={bs}, seq_len={seq_len}")
+        self.docs = list(docs)
+        self.bs, self.seq_len = bs, seq_len
+        self.shuffle = shuffle
+        self.jitter = shuffle if jitter is None else jitter
+        self.n_tokens = sum(len(doc) for doc in self.docs)
+        self.row_len = (self.n_tokens - 1) // bs
+        if self.row_len < 1:
+            raise ValueError(
+                f"{self.n_tokens} tokens are too few for {bs} rows of a language-model batch; "
+                "use a smaller bs or more text"
+            )
+
+    def __len__(self) -> int:
+        return math.ceil(self.row_len / self.seq_len)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        inputs, targets = self._rows()
+        start = 0
+        while start < self.row_len:
+            length = self._next_len()
+            yield inputs[:, start : start + length], targets[:, start : start + length]
+            start += length
+
+    def _rows(self) -> tuple[Tensor, Tensor]:
+        """The stream for this pass as `[bs, row_len]` inputs and next-token targets."""
+        order = torch.randperm(len(self.docs)).tolist() if self.shuffle else range(len(self.docs))
+        stream = torch.from_numpy(np.concatenate([self.docs[i] for i in order]).astype(np.int64))
+        n = self.bs * self.row_len
+        return stream[:n].view(self.bs, -1), stream[1 : n + 1].view(self.bs, -1)
+
+    def _next_len(self) -> int:
+        if not self.jitter:
+            return self.seq_len
+        centre = self.seq_len if float(torch.rand(())) < 0.95 else self.seq_len / 2
+        return max(5, int(centre + 5 * float(torch.randn(()))))
+
+
+class SortedTextLoader:
+    """Classifier batches `(x, y)` (or `(x,)` without labels): texts padded on the right with
+    `pad_idx` to the longest in the batch.
+
+    Texts of similar length go together to waste little on padding: training passes shuffle
+    the texts, sort each bucket of `bs * 50` texts by length and shuffle the batches (the
+    longest first, so a memory problem shows at once); other passes sort all texts by length.
+    `item_order` lists the text indices in the order the batches yield them, so predictions
+    can be put back in the texts' order (`get_preds` does).
+
+    Args:
+        docs: the texts as arrays of token ids. labels: one target per text (None: no targets).
+        bs: texts per batch (64). pad_idx: the padding id (1, 'xxpad').
+        shuffle: training order (False: sorted by length, longest first).
+
+    Example:
+        >>> x, y = next(iter(SortedTextLoader(docs, labels, bs=32)))   # x [32, longest]
+    """
+
+    bucket_batches = 50  # batches per bucket sorted together when shuffling
+
+    def __init__(
+        self,
+        docs: Sequence[np.ndarray],
+        labels: Tensor | None = None,
+        bs: int = 64,
+        pad_idx: int = 1,
+        shuffle: bool = False,
+    ) -> None:
+        if labels is not None and len(labels) != len(docs):
+            raise ValueError(f"{len(docs)} texts but {len(labels)} labels; give one per text")
+        if bs < 1:
+            raise ValueError(f"batch size must be at least 1, got bs={bs}")
+        self.docs = list(docs)
+        self.labels = labels
+        self.bs, self.pad_idx, self.shuffle = bs, pad_idx, shuffle
+        self.lengths = np.array([len(doc) for doc in self.docs], dtype=np.int64)
+        self.item_order = np.argsort(-self.lengths, kind="stable").tolist()
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.docs) / self.bs)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        batches = self._shuffled_batches() if self.shuffle else self._batches(self.item_order)
+        if self.shuffle:
+            self.item_order = [i for batch in batches for i in batch]
+        for batch in batches:
+            x = pad_docs([self.docs[i] for i in batch], self.pad_idx)
+            yield (x,) if self.labels is None else (x, self.labels[batch])
+
+    def _batches(self, order: Sequence[int]) -> list[list[int]]:
+        return [list(order[i : i + self.bs]) for i in range(0, len(order), self.bs)]
+
+    def _shuffled_batches(self) -> list[list[int]]:
+        order = torch.randperm(len(self.docs)).numpy()
+        bucket = self.bs * self.bucket_batches
+        batches: list[list[int]] = []
+        for start in range(0, len(order), bucket):
+            chunk = order[start : start + bucket]
+            chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
+            batches += self._batches(chunk.tolist())
+        longest = max(range(len(batches)), key=lambda b: self.lengths[batches[b][0]])
+        first = batches.pop(longest)
+        rest = [batches[i] for i in torch.randperm(len(batches)).tolist()]
+        return [first, *rest]
+
+
+def pad_docs(docs: Sequence[np.ndarray], pad_idx: int = 1) -> Tensor:
+    """Token-id arrays as one `[n, longest]` int64 tensor, padded on the right with `pad_idx`."""
+    longest = max((len(doc) for doc in docs), default=0)
+    out = np.full((len(docs), max(longest, 1)), pad_idx, dtype=np.int64)
+    for row, doc in enumerate(docs):
+        out[row, : len(doc)] = doc
+    return torch.from_numpy(out)

@@ -24,7 +24,8 @@ import pandas as pd
 
 from bench.common import machine, median_time
 from mentor.core.paths import data_path
-from mentor.text.tokenize import SpacyTokenizer, Tokenizer
+from mentor.text.backends import SpacyTokenizer
+from mentor.text.tokenize import Tokenizer
 
 TARGET = 3.0
 

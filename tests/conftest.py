@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import matplotlib
+import pandas as pd
 import pytest
 import torch
 
@@ -36,6 +37,17 @@ def mnist_tiny() -> Path:
         return untar_data("mnist_tiny")
     except FileNotFoundError as err:
         pytest.skip(f"mnist_tiny is not available: {err}")
+
+
+@pytest.fixture(scope="session")
+def imdb_texts() -> pd.DataFrame:
+    """imdb_sample's texts.csv (label, text, is_valid; 800 train / 200 valid reviews)."""
+    from mentor.data.external import untar_data
+
+    try:
+        return pd.read_csv(untar_data("imdb_sample") / "texts.csv")
+    except FileNotFoundError as err:
+        pytest.skip(f"imdb_sample is not available: {err}")
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,8 @@ def untar_data(name: str, dest: str | Path | None = None) -> Path:
     """The folder of data set `name` from the shared data folder (`$MENTOR_DATA`).
 
     Folders are returned as they are; archives (`name.tar`, `name.tar.gz`, `name.tgz`) are
-    extracted once into `dest` (default `$MENTOR_HOME/data`) and the extracted folder returned.
+    extracted once into `dest` (default `$MENTOR_HOME/data`) and the extracted folder returned
+    (an archive whose contents are not in one folder called `name` is extracted into one).
 
     Example:
         >>> path = untar_data("mnist_sample")   # .../mnist_sample with train/ and valid/
@@ -42,10 +43,12 @@ def untar_data(name: str, dest: str | Path | None = None) -> Path:
     out = Path(dest) if dest is not None else cache_dir() / "data"
     target = out / name
     if not (target / ".extracted").exists():
-        out.mkdir(parents=True, exist_ok=True)
         with tarfile.open(archive) as tar:
-            tar.extractall(out, filter="data")
-        if not target.is_dir():
-            raise FileNotFoundError(f"{str(archive)!r} holds no top-level folder {name!r}")
+            tops = {Path(member.name).parts[0] for member in tar.getmembers() if member.name}
+            # an archive without its own top-level folder (review_polarity holds
+            # txt_sentoken/) is extracted into one named after it
+            into = out if tops == {name} else target
+            into.mkdir(parents=True, exist_ok=True)
+            tar.extractall(into, filter="data")
         (target / ".extracted").touch()
     return target

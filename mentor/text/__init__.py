@@ -1,6 +1,7 @@
 """Text: tokenization, vocabularies, language-model and classifier data, AWD-LSTM models
 and the ULMFiT learners."""
 
+from mentor.text.backends import SentencePieceTokenizer, SpacyTokenizer
 from mentor.text.callbacks import ModelResetter, RNNRegularizer
 from mentor.text.data import TextDataLoaders, read_text_files
 from mentor.text.learner import (
@@ -35,8 +36,6 @@ from mentor.text.tokenize import (
     TK_WREP,
     UNK,
     CharTokenizer,
-    SentencePieceTokenizer,
-    SpacyTokenizer,
     Tokenizer,
     detokenize,
 )

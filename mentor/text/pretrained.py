@@ -48,8 +48,8 @@ def load_lm_weights(
             the first of `WEIGHT_NAMES` and `VOCAB_NAMES` found in `$MENTOR_HOME/weights/wt103`.
     """
     weights_file, vocab_file = _files(fnames)
-    state = _read_weights(weights_file)
     old_itos = read_vocab_file(vocab_file)
+    state = _read_weights(weights_file)
     mapped, match = match_vocab(state, old_itos, list(new_itos))
     return LMWeights(mapped, _sizes(state, weights_file), match)
 

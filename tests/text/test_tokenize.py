@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from mentor.core.paths import data_path
+from mentor.text import backends
 from mentor.text import tokenize as tk
 from mentor.text.tokenize import (
     RULES,
@@ -179,15 +180,15 @@ def test_char_tokenizer() -> None:
 
 def test_spacy_tokenizer() -> None:
     pytest.importorskip("spacy")
-    spacy_tok = tk.SpacyTokenizer("en")
+    spacy_tok = backends.SpacyTokenizer("en")
     expected = ["xxbos", "xxmaj", "i", "do", "n't", "xxup", "like", "it", "!"]
     assert spacy_tok("I don't LIKE it!") == expected
-    assert tk.SpacyTokenizer.from_dict(spacy_tok.to_dict()).lang == "en"
+    assert backends.SpacyTokenizer.from_dict(spacy_tok.to_dict()).lang == "en"
 
 
 def test_sentencepiece_tokenizer(tmp_path, imdb_texts: list[str]) -> None:
     pytest.importorskip("sentencepiece")
-    sp_tok = tk.SentencePieceTokenizer(vocab_sz=400)
+    sp_tok = backends.SentencePieceTokenizer(vocab_sz=400)
     model = sp_tok.train(imdb_texts[:200], tmp_path)
     assert model.exists()
     pieces = sp_tok("This movie was great!")

@@ -6,12 +6,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
+from torch import nn
 
 from mentor.tabular.data import TabularDataLoaders
 from mentor.tabular.model import TabularModel, get_emb_sz
 from mentor.train.learner import Learner
 
-__all__ = ["tabular_learner"]
+__all__ = ["build_tabular_model", "tabular_learner"]
 
 _CONFIG_KEYS = ("ps", "embed_p", "use_bn", "bn_final", "bn_cont", "act_cls")
 
@@ -66,4 +67,42 @@ def tabular_learner(
     model = TabularModel(
         sizes, len(dls.cont_names), out_sz, list(layers), y_range=y_range, **options
     )
-    return Learner(dls, model, loss_func=loss_func, metrics=metrics, **learner_kw)
+    learn = Learner(dls, model, loss_func=loss_func, metrics=metrics, **learner_kw)
+    act_cls = options.pop("act_cls", nn.ReLU)
+    act_name = getattr(act_cls, "__name__", "")
+    if isinstance(act_cls, type) and getattr(nn, act_name, None) is act_cls:
+        kwargs: dict[str, Any] = {
+            "emb_szs": [list(s) for s in sizes], "n_cont": len(dls.cont_names),
+            "out_sz": out_sz, "layers": list(layers), "act": act_name,
+            "y_range": None if y_range is None else list(y_range), **options,
+        }  # fmt: skip
+        factory = "mentor.tabular.learner:build_tabular_model"
+        learn.model_spec = {"factory": factory, "kwargs": kwargs}
+    return learn
+
+
+def build_tabular_model(
+    emb_szs: Sequence[Sequence[int]],
+    n_cont: int,
+    out_sz: int,
+    layers: Sequence[int],
+    act: str = "ReLU",
+    y_range: Sequence[float] | None = None,
+    **options: Any,
+) -> TabularModel:
+    """The `TabularModel` `tabular_learner` builds, from plain data (for `load_learner`).
+
+    Args:
+        emb_szs: `(n_codes, width)` per categorical column. n_cont: continuous columns.
+        out_sz: outputs. layers: hidden sizes. act: the name of a `torch.nn` activation
+            class ('ReLU'). y_range: output bounds (None). options: more `TabularModel`
+            options (`ps`, `embed_p`, `use_bn`, `bn_final`, `bn_cont`).
+    """
+    act_cls = getattr(nn, act, None)
+    if not (isinstance(act_cls, type) and issubclass(act_cls, nn.Module)):
+        raise ValueError(f"act {act!r} is not a torch.nn activation class; use e.g. 'ReLU'")
+    sizes = [(int(n), int(width)) for n, width in emb_szs]
+    low_high = None if y_range is None else (float(y_range[0]), float(y_range[1]))
+    return TabularModel(
+        sizes, n_cont, out_sz, list(layers), y_range=low_high, act_cls=act_cls, **options
+    )

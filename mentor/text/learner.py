@@ -211,26 +211,24 @@ def text_classifier_learner(
     n_class = dls.c
     if n_class is None:
         raise ValueError("the data has no classes; build it with labels")
-    model: SequentialRNN = get_text_classifier(
-        len(dls.text_vocab),
-        n_class,
-        seq_len,
-        {**AWD_LSTM_SIZES[_size(size)], **(config or {})},
-        drop_mult,
-        lin_ftrs,
-        ps,
-        pad_idx=dls.pad_idx,
-        max_len=max_len,
-    )
+    spec: dict[str, Any] = {
+        "vocab_sz": len(dls.text_vocab), "n_class": n_class, "seq_len": seq_len,
+        "config": {**AWD_LSTM_SIZES[_size(size)], **(config or {})}, "drop_mult": drop_mult,
+        "lin_ftrs": None if lin_ftrs is None else list(lin_ftrs),
+        "ps": None if ps is None else list(ps), "pad_idx": dls.pad_idx, "max_len": max_len,
+    }  # fmt: skip
+    model: SequentialRNN = get_text_classifier(**spec)
     cbs: list[Callback] = [ModelResetter(), RNNRegularizer(model[0], None, alpha, beta)]
     if clip:
         cbs.append(GradientClip(clip))
     if metrics is None:
         metrics = [accuracy] if dls.loss_spec == ("CrossEntropyLossFlat", {}) else []
     learn_cbs = [*cbs, *learner_kw.pop("cbs", [])]
-    return TextLearner(
+    learn = TextLearner(
         dls, model, splitter=awd_lstm_clas_split, metrics=metrics, cbs=learn_cbs, **learner_kw
     )
+    learn.model_spec = {"factory": "mentor.text.models.core:get_text_classifier", "kwargs": spec}
+    return learn
 
 
 def _size(size: str) -> str:

@@ -54,6 +54,9 @@ class Learner:
             normalization weights too (False). train_bn: batch-norm trains in frozen groups.
         path: folder for saved models (`path/model_dir`).
 
+    `model_spec` (an attribute, None by default) says how `export` rebuilds the model:
+    `{"factory": "module:function", "kwargs": {...}}`; the application learners set it.
+
     Example:
         >>> learn = Learner(dls, nn.Sequential(nn.Flatten(), nn.Linear(64, 10)),
         ...                 loss_func=nn.CrossEntropyLoss(), metrics=[accuracy])
@@ -85,6 +88,7 @@ class Learner:
         self.wd, self.wd_bn_bias, self.train_bn = wd, wd_bn_bias, train_bn
         self.path, self.model_dir = Path(path), model_dir
         self.layer_groups: list[list[nn.Parameter]] = []
+        self.model_spec: dict[str, Any] | None = None
         self.opt: torch.optim.Optimizer = self.create_opt()
         self.scaler = torch.amp.GradScaler("cuda", enabled=False)
         self.autocast: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
@@ -392,6 +396,13 @@ class Learner:
 
         load_learner_state(self, name, with_opt, strict)
         return self
+
+    def export(self, path: str | Path) -> Path:
+        """Write the model and its data pipeline to one `.mentor` file, without pickle; see
+        `mentor.inference.export.export_learner`."""
+        from mentor.inference.export import export_learner
+
+        return export_learner(self, path)
 
     def summary(self) -> Any:
         """A table of the model's layers: output shape, parameters, trainable; with totals."""

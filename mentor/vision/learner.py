@@ -162,6 +162,37 @@ def add_normalize(dls: DataLoaders, meta: ModelMeta, c_in: int) -> None:
     dls.add_batch_tfms([Normalize.from_stats(mean, std)])
 
 
+def build_vision_model(
+    arch: str,
+    n_out: int,
+    c_in: int = 3,
+    lin_ftrs: Sequence[int] = (512,),
+    ps: float = 0.5,
+    concat_pool: bool = True,
+    y_range: Sequence[float] | None = None,
+    pretrained: bool = False,
+    weights: str | Path | None = None,
+    factory: str | Callable[..., nn.Module] | None = None,
+) -> nn.Sequential:
+    """The model `vision_learner` trains: `nn.Sequential(body of arch, head)`.
+
+    `load_learner` and `Predictor.load` call it (with `pretrained=False`) to rebuild an
+    exported model before loading its weights.
+
+    Args:
+        arch: a registered architecture name. n_out: outputs. c_in: input channels (3).
+        lin_ftrs, ps, concat_pool, y_range: the head, see `create_head`.
+        pretrained, weights: load the body's pretrained weights (False; see `vision_learner`).
+        factory: the architecture's factory, when not the registered one (default: by name).
+    """
+    meta = MODEL_META[model_name(arch)]
+    make = MODELS.get(arch) if factory is None or isinstance(factory, str) else factory
+    model = make(n_out=1000, c_in=c_in, pretrained=pretrained, weights=weights)
+    low_high = None if y_range is None else (float(y_range[0]), float(y_range[1]))
+    head = create_head(meta.n_features, n_out, lin_ftrs, ps, concat_pool, low_high)
+    return nn.Sequential(create_body(model, meta), head)
+
+
 class VisionLearner(Learner):
     """A `Learner` for a vision model `nn.Sequential(body, head)`, as `vision_learner` builds.
 
@@ -272,19 +303,22 @@ def vision_learner(
             "`c` (number of classes); pass n_out=..."
         )
     c_in = input_channels(dls)
-    factory = MODELS.get(name) if isinstance(arch, str) else arch
-    model = factory(n_out=1000, c_in=c_in, pretrained=pretrained, weights=weights)
+    spec: dict[str, Any] = {
+        "arch": name, "n_out": n_out, "c_in": c_in, "lin_ftrs": list(lin_ftrs), "ps": ps,
+        "concat_pool": concat_pool, "y_range": None if y_range is None else list(y_range),
+    }  # fmt: skip
+    model = build_vision_model(**spec, pretrained=pretrained, weights=weights, factory=arch)
     if normalize and pretrained:
         add_normalize(dls, meta, c_in)
-    body = create_body(model, meta)
-    head = create_head(meta.n_features, n_out, lin_ftrs, ps, concat_pool, y_range)
+    body = model[0]
     splitter = partial(split_body_head, body_split=body_split_index(name, body))
     if pretrained and meta.fixed_bn_stats:
         learner_kw["cbs"] = [*(learner_kw.get("cbs") or ()), FixedBnStats([body])]
     learn = VisionLearner(
-        dls, nn.Sequential(body, head), loss_func, precompute, splitter=splitter,
-        metrics=metrics, **learner_kw,
+        dls, model, loss_func, precompute, splitter=splitter, metrics=metrics, **learner_kw,
     )  # fmt: skip
+    if isinstance(arch, str) or MODELS.factories.get(name) is arch:  # rebuildable by name
+        learn.model_spec = {"factory": "mentor.vision.learner:build_vision_model", "kwargs": spec}
     if pretrained:
         learn.freeze()
     return learn
@@ -294,6 +328,7 @@ __all__ = [
     "AdaptiveConcatPool2d",
     "SigmoidRange",
     "VisionLearner",
+    "build_vision_model",
     "create_body",
     "create_head",
     "split_body_head",

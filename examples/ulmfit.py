@@ -30,6 +30,21 @@ MAX_VOCAB = 8000  # the softmax over the vocabulary is most of a CPU language mo
 
 
 @dataclass
+class Recipe:
+    """The knobs of a run: epochs of each stage and their learning rates."""
+
+    lm_epochs: int = 1
+    lm_lr: float = 2e-2
+    lm_drop_mult: float = 0.3
+    unfrozen_epochs: int = 3
+    unfrozen_lr: float = 2e-3
+    clas_drop_mult: float = 0.5
+    bs: int = 32
+    clas_bs: int = 32
+    moms: tuple[float, float, float] = (0.95, 0.85, 0.95)
+
+
+@dataclass
 class Result:
     """What a ULMFiT run measured."""
 
@@ -40,62 +55,68 @@ class Result:
     vocab_size: int
 
 
-def language_model(dls_lm: TextDataLoaders, path: Path, epochs: int = 1) -> tuple[float, float]:
+def language_model(dls_lm: TextDataLoaders, path: Path, recipe: Recipe) -> tuple[float, float]:
     """Train the language model, save its encoder as 'encoder'; returns (seconds, perplexity)."""
     start = time.perf_counter()
-    learn = language_model_learner(dls_lm, AWD_LSTM, drop_mult=0.3, path=path)
-    learn.fit_one_cycle(epochs, 2e-2)
+    learn = language_model_learner(dls_lm, AWD_LSTM, drop_mult=recipe.lm_drop_mult, path=path)
+    learn.fit_one_cycle(recipe.lm_epochs, recipe.lm_lr, moms=recipe.moms)
     learn.save_encoder("encoder")
     print(learn.predict("This movie is", n_words=20, temperature=0.75))
     return time.perf_counter() - start, float(learn.recorder.values[-1]["perplexity"])
 
 
-def classifier(dls: TextDataLoaders, path: Path, unfrozen_epochs: int = 3) -> TextLearner:
+def classifier(dls: TextDataLoaders, path: Path, recipe: Recipe) -> TextLearner:
     """The classifier on the saved encoder, with gradual unfreezing: the head, then the last
     LSTM layer too, then the next, then everything."""
-    learn = text_classifier_learner(dls, AWD_LSTM, drop_mult=0.5, path=path)
+    learn = text_classifier_learner(dls, AWD_LSTM, drop_mult=recipe.clas_drop_mult, path=path)
     learn.load_encoder("encoder")
-    learn.fit_one_cycle(1, 2e-2)
+    moms = recipe.moms
+    learn.fit_one_cycle(1, 2e-2, moms=moms)
     learn.freeze_to(-2)
-    learn.fit_one_cycle(1, slice(1e-2 / 2.6**4, 1e-2))
+    learn.fit_one_cycle(1, slice(1e-2 / 2.6**4, 1e-2), moms=moms)
     learn.freeze_to(-3)
-    learn.fit_one_cycle(1, slice(5e-3 / 2.6**4, 5e-3))
+    learn.fit_one_cycle(1, slice(5e-3 / 2.6**4, 5e-3), moms=moms)
     learn.unfreeze()
-    learn.fit_one_cycle(unfrozen_epochs, slice(2e-3 / 2.6**4, 2e-3))
+    lr = recipe.unfrozen_lr
+    learn.fit_one_cycle(recipe.unfrozen_epochs, slice(lr / 2.6**4, lr), moms=moms)
     return learn
 
 
-def review_polarity(path: Path, bs: int = 32) -> Result:
+def review_polarity(path: Path, recipe: Recipe | None = None) -> Result:
     """The pipeline on review_polarity's folders (pos / neg), 20% validation."""
+    recipe = recipe or Recipe()
+    bs = recipe.bs
     root = untar_data("review_polarity") / "txt_sentoken"
     start = time.perf_counter()
     dls_lm = TextDataLoaders.from_folder(
         root, valid_pct=0.1, seed=42, is_lm=True, bs=bs, max_vocab=MAX_VOCAB
     )
-    lm_seconds, perplexity = language_model(dls_lm, path)
+    lm_seconds, perplexity = language_model(dls_lm, path, recipe)
     lm_seconds = time.perf_counter() - start
     start = time.perf_counter()
     dls = TextDataLoaders.from_folder(root, valid_pct=0.2, seed=42, text_vocab=dls_lm.text_vocab,
-                                      bs=bs)  # fmt: skip
-    learn = classifier(dls, path)
+                                      bs=recipe.clas_bs)  # fmt: skip
+    learn = classifier(dls, path, recipe)
     seconds = time.perf_counter() - start
     accuracy = float(learn.recorder.values[-1]["accuracy"])
     return Result(lm_seconds, perplexity, seconds, accuracy, len(dls_lm.text_vocab))
 
 
-def imdb(path: Path, bs: int = 32) -> Result:
+def imdb(path: Path, recipe: Recipe | None = None) -> Result:
     """The pipeline on imdb_sample: the language model on all 1,000 texts (10% to validate
     it), the classifier on the csv's own split."""
+    recipe = recipe or Recipe(lm_epochs=2)
+    bs = recipe.bs
     df = pd.read_csv(untar_data("imdb_sample") / "texts.csv")
     start = time.perf_counter()
     dls_lm = TextDataLoaders.from_df(df, text_col="text", is_lm=True, valid_pct=0.1, seed=42,
                                      bs=bs, max_vocab=MAX_VOCAB)  # fmt: skip
-    lm_seconds, perplexity = language_model(dls_lm, path, epochs=2)
+    lm_seconds, perplexity = language_model(dls_lm, path, recipe)
     lm_seconds = time.perf_counter() - start
     start = time.perf_counter()
     dls = TextDataLoaders.from_df(df, text_col="text", label_col="label", valid_col="is_valid",
-                                  text_vocab=dls_lm.text_vocab, bs=bs)  # fmt: skip
-    learn = classifier(dls, path)
+                                  text_vocab=dls_lm.text_vocab, bs=recipe.clas_bs)  # fmt: skip
+    learn = classifier(dls, path, recipe)
     seconds = time.perf_counter() - start
     accuracy = float(learn.recorder.values[-1]["accuracy"])
     return Result(lm_seconds, perplexity, seconds, accuracy, len(dls_lm.text_vocab))

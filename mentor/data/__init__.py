@@ -4,7 +4,7 @@ from mentor.data.block_loaders import BlockDataLoaders
 from mentor.data.blocks import CategoryBlock, MultiCategoryBlock, RegressionBlock, TransformBlock
 from mentor.data.datablock import BadItemError, DataBlock, Datasets
 from mentor.data.external import cache_dir, untar_data
-from mentor.data.items import get_files, get_image_files, image_extensions
+from mentor.data.items import get_files, get_image_files, get_text_files, image_extensions
 from mentor.data.labels import ColReader, RegexLabeller, parent_label, using_attr
 from mentor.data.loaders import DataLoaders, DeviceLoader, TensorLoader
 from mentor.data.splitters import (
@@ -56,6 +56,7 @@ __all__ = [
     "cache_dir",
     "get_files",
     "get_image_files",
+    "get_text_files",
     "image_extensions",
     "imagenet_stats",
     "parent_label",

@@ -64,6 +64,11 @@ class TransformBlock:
         """How many outputs a model needs for this target (None: unknown)."""
         return None
 
+    def build_dataloaders(self, block: Any, source: Any, bs: int = 64, **loader_kw: Any) -> Any:
+        """Loaders of its own for a DataBlock whose first block this is (None: the usual
+        per-item loaders). Text overrides it: texts are tokenized once, not per item."""
+        return None
+
     def show(self, value: Any, ax: Any) -> None:
         """Draw `value` on a matplotlib axis; labels go into the title."""
         title = ax.get_title()

@@ -192,6 +192,9 @@ class DataBlock:
         `num_workers`, `shuffle`, `device`, `valid_bs`."""
         from mentor.data.block_loaders import BlockDataLoaders
 
+        own = self.blocks[0].build_dataloaders(self, source, bs, **loader_kw)
+        if own is not None:
+            return own
         train_ds, valid_ds = self.datasets(source)
         return BlockDataLoaders(self, train_ds, valid_ds, bs=bs, **loader_kw)
 

@@ -135,3 +135,16 @@ def get_image_files(
         1428
     """
     return get_files(path, extensions=image_extensions, recurse=recurse, folders=folders)
+
+
+def get_text_files(
+    path: str | os.PathLike[str],
+    recurse: bool = True,
+    folders: Sequence[str] | None = None,
+) -> list[Path]:
+    """The `.txt` files under `path`, sorted (see `get_image_files` for the arguments).
+
+    Example:
+        >>> files = get_text_files(untar_data("review_polarity"))   # pos/ and neg/ reviews
+    """
+    return get_files(path, extensions=[".txt"], recurse=recurse, folders=folders)

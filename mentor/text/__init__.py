@@ -2,6 +2,7 @@
 and the ULMFiT learners."""
 
 from mentor.text.backends import SentencePieceTokenizer, SpacyTokenizer
+from mentor.text.block import TextBlock
 from mentor.text.callbacks import ModelResetter, RNNRegularizer
 from mentor.text.data import TextDataLoaders, read_text_files
 from mentor.text.learner import (
@@ -63,6 +64,7 @@ __all__ = [
     "SequentialRNN",
     "SortedTextLoader",
     "SpacyTokenizer",
+    "TextBlock",
     "TextDataLoaders",
     "TextLearner",
     "Tokenizer",

@@ -348,9 +348,12 @@ def _joined_texts(df: pd.DataFrame, text_cols: Sequence[str]) -> list[str]:
     columns = [df[c].fillna("").astype(str).tolist() for c in text_cols]
     if len(columns) == 1:
         return columns[0]
-    return [
-        " ".join(f"{FLD} {i + 1} {cell}" for i, cell in enumerate(cells)) for cells in zip(*columns)
-    ]
+    return [join_fields(cells) for cells in zip(*columns)]
+
+
+def join_fields(cells: Sequence[str]) -> str:
+    """One text from several fields, each after an `xxfld n` marker (n from 1)."""
+    return " ".join(f"{FLD} {i + 1} {cell}" for i, cell in enumerate(cells))
 
 
 def _labels(column: pd.Series, label_delim: str | None) -> list[Any]:

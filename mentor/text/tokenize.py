@@ -390,6 +390,8 @@ _NO_SPACE_AFTER = {"(", "[", "{", "$", "#", "-", "/"}
 
 
 def _cased(token: str, case: str) -> str:
+    if token == UNK:  # an unknown word stays visibly unknown, whatever its case was
+        return token
     if case == TK_UP:
         return token.upper()
     return token[:1].upper() + token[1:] if case == TK_MAJ else token

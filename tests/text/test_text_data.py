@@ -170,3 +170,45 @@ def test_test_dl_rejects_non_strings(imdb_texts: pd.DataFrame) -> None:
     dls = TextDataLoaders.from_df(imdb_texts, valid_col="is_valid")
     with pytest.raises(TypeError, match="item 1 is a int"):
         dls.test_dl(["fine", 3])
+
+
+def test_text_block_in_a_datablock_from_rows(imdb_texts: pd.DataFrame) -> None:
+    from mentor.data import CategoryBlock, ColReader, DataBlock
+    from mentor.data.splitters import ColSplitter
+    from mentor.text import TextBlock
+
+    block = DataBlock(
+        blocks=(TextBlock.from_df("text", seq_len=40), CategoryBlock),
+        get_y=ColReader("label"),
+        splitter=ColSplitter("is_valid"),
+    )
+    dls = block.dataloaders(imdb_texts, bs=16, device="cpu")
+    assert isinstance(dls, TextDataLoaders) and dls.vocab == ["negative", "positive"]
+    assert len(dls.valid_ds.docs) == 200
+    lm = DataBlock(blocks=(TextBlock.from_df("text", is_lm=True, seq_len=30),)).dataloaders(
+        imdb_texts, bs=8, device="cpu"
+    )
+    x, y = lm.one_batch()
+    assert lm.is_lm and x.shape[0] == 8 and torch.equal(x[:, 1:], y[:, :-1])
+
+
+def test_text_block_from_files(tmp_path: Path) -> None:
+    from mentor.data import CategoryBlock, DataBlock, get_text_files, parent_label
+    from mentor.data.splitters import RandomSplitter
+    from mentor.text import TextBlock
+
+    for label, words in (("pos", "good great fine"), ("neg", "bad awful poor")):
+        (tmp_path / label).mkdir()
+        for i in range(6):
+            (tmp_path / label / f"{i}.txt").write_text(f"{words} film {i}", encoding="utf-8")
+    block = DataBlock(
+        blocks=(TextBlock.from_folder(min_freq=1), CategoryBlock),
+        get_items=get_text_files,
+        get_y=parent_label,
+        splitter=RandomSplitter(0.25, seed=0),
+    )
+    dls = block.dataloaders(tmp_path, bs=4, device="cpu")
+    assert dls.vocab == ["neg", "pos"] and "awful" in dls.text_vocab
+    with pytest.raises(TypeError, match="TextBlock.from_df"):
+        DataBlock(blocks=(TextBlock(), CategoryBlock), get_items=get_text_files,
+                  get_y=parent_label).dataloaders(tmp_path)  # fmt: skip

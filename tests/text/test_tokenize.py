@@ -108,6 +108,10 @@ def test_detokenize_restores_text(tok: Tokenizer, text: str) -> None:
     assert detokenize(tok(text)) == text
 
 
+def test_detokenize_keeps_unknown_words_as_they_are() -> None:
+    assert detokenize(["xxmaj", "xxunk", "xxup", "xxunk", "is", "here"]) == "xxunk xxunk is here"
+
+
 def test_detokenize_drops_markers() -> None:
     assert detokenize(["xxbos", "xxmaj", "hi", "xxpad", "xxpad"]) == "Hi"
     assert detokenize(["wow", "xxrep", "4", "!"]) == "wow!!!!"

@@ -85,7 +85,7 @@ class TextDataLoaders(DataLoaders):
             y_block: the targets' block (default CategoryBlock; MultiCategoryBlock for
                 lists of labels, RegressionBlock for numbers).
             seq_len: tokens per row of a language-model batch (72). bs: batch size (64);
-                valid_bs: validation batch size (default bs).
+                valid_bs: validation batch size (default 2 * bs).
         """
         tok = tok if tok is not None else Tokenizer()
         train_tokens = tok.tokenize_texts(list(train_texts))
@@ -93,7 +93,7 @@ class TextDataLoaders(DataLoaders):
         vocab = _as_vocab(text_vocab) or Vocab.build(train_tokens, min_freq, max_vocab)
         train_docs = vocab.numericalize_many(train_tokens)
         valid_docs = vocab.numericalize_many(valid_tokens)
-        valid_bs = valid_bs or bs
+        valid_bs = valid_bs or 2 * bs  # no gradients: twice the texts fit
         if is_lm:
             train: Any = LMLoader(train_docs, bs, seq_len, shuffle=True)
             valid: Any = LMLoader(valid_docs, valid_bs, seq_len) if valid_docs else None

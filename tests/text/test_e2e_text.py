@@ -34,9 +34,9 @@ def test_awd_lstm_on_wikitext_reaches_a_sane_perplexity_and_generates() -> None:
 
 
 def test_char_lstm_on_nietzsche_learns_english_looking_text() -> None:
-    learn = nietzsche.train()
+    learn = nietzsche.train(epochs=5)  # one fewer than the example, for CI time
     loss = learn.recorder.values[-1]["valid_loss"]
-    assert loss < 1.6  # nats per character; measured 1.50
+    assert loss < 1.6  # nats per character; measured 1.550 (6 epochs: 1.498)
     sample = learn.predict("The ", n_words=300, temperature=0.5)
     words = re.findall(r"[A-Za-z]+", sample)
     common = {"the", "of", "and", "to", "in", "is", "that", "a", "it", "as", "which"}

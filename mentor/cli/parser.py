@@ -1,0 +1,231 @@
+"""The argument parser of the `mentor` command: subcommands, options and man-page help."""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+DESCRIPTION = """\
+Train, inspect and use deep-learning models from the shell, with the fast.ai workflow
+built in: the learning-rate finder, one-cycle training, transfer learning, and a safe
+exported `.mentor` file that `predict`, `evaluate` and `info` read back."""
+
+EPILOG = """\
+examples:
+  mentor train image pets/ --valid-pct 0.2 --arch efficientnet_lite0 --epochs 4
+  mentor train tabular adult.csv --target salary --epochs 3 --out adult.mentor
+  mentor train collab u.data --sep '\\t' --names user,item,rating,timestamp --no-header
+  mentor train text texts.csv --text-col text --label-col label
+  mentor lr-find image pets/ --plot lr_find.png
+  mentor predict model.mentor cat.jpg dog.jpg --top-k 3
+  mentor evaluate model.mentor pets_valid/
+  mentor info model.mentor
+
+exit status:
+  0 on success; 1 on bad input (one line on stderr, `mentor: error: ...`);
+  2 on a usage error. Add --debug to see the full traceback."""
+
+TRAIN_EPILOG = """\
+examples:
+  mentor train image imagenette/ --valid val --arch efficientnet_lite0 --size 160
+  mentor train image digits/ --no-pretrained --arch resnet18 --size 28 --lr 1e-3
+  mentor train tabular adult.csv --target salary --cat workclass education --cont age
+  mentor train collab ratings.csv --user-col user --item-col movie --rating-col rating
+  mentor train text imdb/texts.csv --text-col text --label-col label --epochs 2
+
+With --lr auto (the default) the learning-rate finder runs first and its `valley`
+suggestion is used. Pretrained image models are trained with fine_tune, everything
+else with fit_one_cycle. The trained model is exported to --out."""
+
+MAN = argparse.RawDescriptionHelpFormatter
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr, naming the help to read."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print `mentor: error: ...` (one line) and exit with status 2."""
+        self.exit(2, f"mentor: error: {message} (see '{self.prog} --help')\n")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    """Options every subcommand takes."""
+    g = p.add_argument_group("common options")
+    g.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
+    g.add_argument(
+        "--device",
+        choices=("cpu", "cuda", "auto"),
+        default="auto",
+        help="where to train (default: auto, CUDA when available)",
+    )
+    g.add_argument("--bf16", action="store_true", help="train in bfloat16 mixed precision")
+    g.add_argument("--workers", type=int, default=0, help="data-loading processes (default: 0)")
+    g.add_argument("--quiet", action="store_true", help="no progress table")
+    g.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+
+
+def _image_options(p: argparse.ArgumentParser) -> None:
+    """Options of `image`: the folder, split, architecture and size."""
+    p.add_argument("data", metavar="FOLDER", help="images in <label>/ subfolders")
+    p.add_argument("--valid", default="valid", help="validation folder name (valid)")
+    p.add_argument("--train-folder", default="train", help="training folder name (train)")
+    p.add_argument("--arch", default="efficientnet_lite0", help="model (efficientnet_lite0)")
+    p.add_argument(
+        "--pretrained",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="start from ImageNet weights (default: yes)",
+    )
+    p.add_argument("--size", type=int, default=224, help="image size (default: 224)")
+
+
+def _tabular_options(p: argparse.ArgumentParser) -> None:
+    """Options of `tabular`: the CSV, target and column kinds."""
+    p.add_argument("data", metavar="CSV", help="a CSV file with a header row")
+    p.add_argument("--target", required=True, help="the column to predict")
+    p.add_argument("--cat", nargs="*", default=None, help="categorical columns")
+    p.add_argument("--cont", nargs="*", default=None, help="continuous columns")
+    p.add_argument("--regression", action="store_true", help="predict a number")
+
+
+def _collab_options(p: argparse.ArgumentParser) -> None:
+    """Options of `collab`: the ratings file, its layout and the model."""
+    p.add_argument("data", metavar="CSV", help="a ratings file (user, item, rating)")
+    p.add_argument("--user-col", default=None, help="user column (default: first)")
+    p.add_argument("--item-col", default=None, help="item column (default: second)")
+    p.add_argument("--rating-col", default=None, help="rating column (default: third)")
+    p.add_argument("--sep", default=",", help="field separator; '\\t' for tabs (',')")
+    p.add_argument("--names", default=None, help="column names, comma-separated")
+    p.add_argument(
+        "--header",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the file's first line names the columns (default: yes)",
+    )
+    p.add_argument("--factors", type=int, default=40, help="latent factors (40)")
+    p.add_argument("--y-range", default="0,5.5", help="rating range LOW,HIGH (0,5.5)")
+
+
+def _text_options(p: argparse.ArgumentParser) -> None:
+    """Options of `text`: the CSV or folder and its columns."""
+    p.add_argument(
+        "data",
+        metavar="CSV|FOLDER",
+        help="a CSV of texts and labels, or a folder of <label>/*.txt files",
+    )
+    p.add_argument("--text-col", default="text", help="text column (text)")
+    p.add_argument("--label-col", default="label", help="label column (label)")
+
+
+APP_OPTIONS = {
+    "image": _image_options,
+    "tabular": _tabular_options,
+    "collab": _collab_options,
+    "text": _text_options,
+}
+
+
+def _data_options(p: argparse.ArgumentParser, app: str) -> None:
+    """The data and learner options of one application (shared by train and lr-find)."""
+    p.add_argument(
+        "--valid-pct",
+        type=float,
+        default=None,
+        help="fraction held out for validation at random (default: 0.2, or for "
+        "images the --valid folder when it exists)",
+    )
+    p.add_argument("--bs", type=int, default=64, help="batch size (default: 64)")
+    APP_OPTIONS[app](p)
+    _common(p)
+
+
+def _app_parsers(sub: argparse._SubParsersAction, verb: str, train: bool) -> None:
+    """One parser per application under `verb` (train or lr-find)."""
+    helps = {
+        "image": "image classification from labelled folders",
+        "tabular": "classification or regression on a CSV table",
+        "collab": "collaborative filtering on a ratings table",
+        "text": "text classification (AWD-LSTM from scratch)",
+    }
+    for app, text in helps.items():
+        if not train and app == "text":
+            continue
+        p = sub.add_parser(
+            app,
+            help=text,
+            description=f"{verb} {app}: {text}.",
+            epilog=TRAIN_EPILOG,
+            formatter_class=MAN,
+        )
+        _data_options(p, app)
+        if train:
+            p.add_argument("--epochs", type=int, default=4, help="epochs (default: 4)")
+            p.add_argument("--lr", default="auto", help="learning rate, or auto (lr_find)")
+            p.add_argument("--out", default="model.mentor", help="exported file (model.mentor)")
+        else:
+            p.add_argument("--plot", default="lr_find.png", help="plot file (lr_find.png)")
+        p.set_defaults(command=verb, app=app)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `mentor` parser with all its subcommands."""
+    parser = Parser(prog="mentor", description=DESCRIPTION, epilog=EPILOG, formatter_class=MAN)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for verb, text in (
+        ("train", "train a model and export it"),
+        ("lr-find", "run the learning-rate finder and plot it"),
+    ):
+        p = sub.add_parser(
+            verb, help=text, description=f"{text}.", epilog=TRAIN_EPILOG, formatter_class=MAN
+        )
+        apps = p.add_subparsers(title="applications", metavar="APP", required=True)
+        _app_parsers(apps, verb, train=verb == "train")
+    _model_commands(sub)
+    return parser
+
+
+def _model_commands(sub: argparse._SubParsersAction) -> None:
+    """predict, evaluate, info and demo: the commands on an exported file."""
+    p = sub.add_parser(
+        "predict",
+        help="predict with an exported model",
+        formatter_class=MAN,
+        description="Predict each INPUT: an image path, a text string, a CSV "
+        "of rows (tabular) or USER,ITEM (collab). Prints INPUT<TAB>label<TAB>"
+        "probability and the top-k classes.",
+    )
+    p.add_argument("model", metavar="MODEL", help="a .mentor file")
+    p.add_argument("inputs", metavar="INPUT", nargs="+", help="items to predict")
+    p.add_argument("--top-k", type=int, default=3, help="classes to show (default: 3)")
+    p.add_argument("--json", action="store_true", help="one JSON object per input")
+    p.set_defaults(command="predict")
+
+    p = sub.add_parser(
+        "evaluate",
+        help="score an exported model on labelled data",
+        formatter_class=MAN,
+        description="Image model + folder of <label>/ images: accuracy, "
+        "confusion matrix, top losses. Tabular model + CSV with the target "
+        "column: accuracy (classification) or MSE (regression).",
+    )
+    p.add_argument("model", metavar="MODEL", help="a .mentor file")
+    p.add_argument("data", metavar="DATA", help="a folder of labelled images, or a CSV")
+    p.add_argument("--target", default=None, help="tabular: the column to score against")
+    p.add_argument("--top-losses", type=int, default=5, help="worst items to show (5)")
+    p.set_defaults(command="evaluate")
+
+    p = sub.add_parser(
+        "info",
+        help="show what a .mentor file holds",
+        formatter_class=MAN,
+        description="Application, classes, model factory and meta data.",
+    )
+    p.add_argument("model", metavar="MODEL", help="a .mentor file")
+    p.set_defaults(command="info")
+
+    p = sub.add_parser("demo", help="run the digits tour (examples.digits)")
+    p.set_defaults(command="demo")
+    for p in sub.choices.values():
+        if p.get_default("command") in ("predict", "evaluate", "info", "demo"):
+            p.add_argument("--debug", action="store_true", help="show full tracebacks")
+            p.add_argument("--device", default="cpu", help="where the model runs (cpu)")

@@ -1,0 +1,251 @@
+"""`mentor train` and `mentor lr-find`: data and learner from the command line's options."""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from mentor.core.seed import set_seed
+from mentor.train import Learner
+
+
+class CLIError(ValueError):
+    """Bad input from the command line, reported as one line on stderr."""
+
+
+def _device(args: argparse.Namespace) -> str | None:
+    """The --device option as a torch device name (None: the default device)."""
+    if args.device == "auto":
+        return None
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise CLIError("--device cuda, but no CUDA device is available; use --device cpu")
+    return str(args.device)
+
+
+def _existing(path: str, what: str) -> Path:
+    """`path` as a Path, or a CLIError naming it when it is missing."""
+    p = Path(path)
+    if not p.exists():
+        raise CLIError(f"{what} {path!r} not found; check the path")
+    return p
+
+
+def _read_csv(path: str, **kwargs: Any) -> pd.DataFrame:
+    """A CSV file as a frame, with clear errors for a missing or unreadable file."""
+    file = _existing(path, "CSV file")
+    if file.is_dir():
+        raise CLIError(f"{path!r} is a folder; pass a CSV file")
+    try:
+        return pd.read_csv(file, **kwargs)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
+        raise CLIError(f"cannot read {path!r} as CSV: {err}") from err
+
+
+def _column(df: pd.DataFrame, name: str, option: str) -> str:
+    """`name` when it is a column of `df`, else a CLIError listing the columns."""
+    if name not in df.columns:
+        cols = ", ".join(map(str, df.columns))
+        raise CLIError(f"{option} {name!r} is not a column of the CSV; columns: {cols}")
+    return name
+
+
+def _valid_pct(args: argparse.Namespace) -> float:
+    pct = 0.2 if args.valid_pct is None else float(args.valid_pct)
+    if not 0 < pct < 1:
+        raise CLIError(f"--valid-pct must be between 0 and 1, got {pct}")
+    return pct
+
+
+def image_learner(args: argparse.Namespace) -> Learner:
+    """`vision_learner` on the folder's images (labels from parent folders)."""
+    from mentor.train import accuracy
+    from mentor.vision import ImageDataLoaders, Resize, aug_transforms, vision_learner
+
+    folder = _existing(args.data, "image folder")
+    if not folder.is_dir():
+        raise CLIError(f"{args.data!r} is not a folder; pass a folder of <label>/ subfolders")
+    split: dict[str, Any] = {"valid_pct": args.valid_pct, "seed": args.seed}
+    if args.valid_pct is None and (folder / args.valid).is_dir():
+        split = {"train": args.train_folder, "valid": args.valid}
+    elif args.valid_pct is None:
+        split["valid_pct"] = 0.2
+    dls = ImageDataLoaders.from_folder(
+        folder,
+        **split,
+        item_tfms=Resize(args.size),
+        batch_tfms=aug_transforms(size=args.size),
+        bs=args.bs,
+        num_workers=args.workers,
+        device=_device(args),
+    )
+    if len(dls.train_ds) == 0:
+        raise CLIError(f"no images found under {args.data!r}; expected <label>/ subfolders")
+    return vision_learner(dls, args.arch, pretrained=args.pretrained, metrics=accuracy)
+
+
+def tabular_learner_from(args: argparse.Namespace) -> Learner:
+    """`tabular_learner` on the CSV, with the given or inferred column kinds."""
+    from mentor.data.splitters import RandomSplitter
+    from mentor.tabular import TabularDataLoaders, cont_cat_split, tabular_learner
+    from mentor.train import accuracy
+
+    df = _read_csv(args.data)
+    target = _column(df, args.target, "--target")
+    cont, cat = cont_cat_split(df, dep_var=target)
+    cat = [_column(df, c, "--cat") for c in args.cat] if args.cat is not None else cat
+    cont = [_column(df, c, "--cont") for c in args.cont] if args.cont is not None else cont
+    regression = args.regression or pd.api.types.is_float_dtype(df[target])
+    if regression:
+        df[target] = df[target].astype("float32")
+    dls = TabularDataLoaders.from_df(
+        df,
+        cat_names=cat,
+        cont_names=cont,
+        y_names=target,
+        splitter=RandomSplitter(_valid_pct(args), seed=args.seed),
+        bs=args.bs,
+        device=_device(args),
+    )
+    return tabular_learner(dls, metrics=None if regression else accuracy)
+
+
+def collab_frame(args: argparse.Namespace) -> pd.DataFrame:
+    """The ratings file read with --sep, --names and --header."""
+    sep = codecs.decode(args.sep, "unicode_escape")
+    names = [n.strip() for n in args.names.split(",")] if args.names else None
+    header: int | None = 0 if args.header else None
+    return _read_csv(args.data, sep=sep, names=names, header=header)
+
+
+def collab_learner_from(args: argparse.Namespace) -> Learner:
+    """`collab_learner` (dot product with biases) on the ratings file."""
+    from mentor.collab import CollabDataLoaders, collab_learner
+
+    df = collab_frame(args)
+    if df.shape[1] < 3:
+        raise CLIError(
+            f"{args.data!r} has {df.shape[1]} column(s) with --sep {args.sep!r}; a ratings "
+            "file needs user, item and rating (try --sep '\\t' for tab-separated files)"
+        )
+    cols: dict[str, Any] = {
+        k: _column(df, v, f"--{k.replace('_name', '')}-col") if v else None
+        for k, v in (
+            ("user_name", args.user_col),
+            ("item_name", args.item_col),
+            ("rating_name", args.rating_col),
+        )
+    }
+    try:
+        low, high = (float(v) for v in args.y_range.split(","))
+    except ValueError as err:
+        raise CLIError(f"--y-range must be LOW,HIGH such as 0,5.5, got {args.y_range!r}") from err
+    dls = CollabDataLoaders.from_df(
+        df,
+        **cols,
+        valid_pct=_valid_pct(args),
+        seed=args.seed,
+        bs=args.bs,
+        device=_device(args),
+    )
+    return collab_learner(dls, n_factors=args.factors, y_range=(low, high))
+
+
+def text_learner_from(args: argparse.Namespace) -> Learner:
+    """`text_classifier_learner` (small AWD-LSTM from scratch) on a CSV or a folder."""
+    from mentor.text import TextDataLoaders, text_classifier_learner
+    from mentor.train import accuracy
+
+    source = _existing(args.data, "text CSV or folder")
+    common = {"bs": args.bs, "device": _device(args), "seed": args.seed}
+    if source.is_dir():
+        dls = TextDataLoaders.from_folder(source, valid_pct=args.valid_pct, **common)
+    else:
+        df = _read_csv(args.data)
+        dls = TextDataLoaders.from_df(
+            df,
+            text_col=_column(df, args.text_col, "--text-col"),
+            label_col=_column(df, args.label_col, "--label-col"),
+            valid_pct=_valid_pct(args),
+            **common,
+        )
+    return text_classifier_learner(dls, size="small", metrics=accuracy)
+
+
+BUILDERS = {
+    "image": image_learner,
+    "tabular": tabular_learner_from,
+    "collab": collab_learner_from,
+    "text": text_learner_from,
+}
+
+
+def make_learner(args: argparse.Namespace) -> Learner:
+    """Seed, build the application's learner, and apply --bf16 and --quiet."""
+    set_seed(args.seed)
+    learn = BUILDERS[args.app](args)
+    if args.bf16:
+        learn.to_bf16()
+    learn.progress.show = not args.quiet
+    return learn
+
+
+def _suggested(learn: Learner, plot: str | None = None) -> float:
+    """Run lr_find, print its suggestions, optionally save the plot; return the valley."""
+    found = learn.lr_find(show_plot=False)
+    names = ", ".join(f"{k} {v:.2e}" for k, v in found.as_dict().items())
+    print(f"lr_find suggests: {names}")
+    if plot:
+        import matplotlib.pyplot as plt
+
+        fig = learn.recorder.plot_lr_find(found.as_dict())
+        fig.savefig(plot)
+        plt.close(fig)
+        print(f"lr_find plot written to {plot}")
+    return float(found.valley if found.valley is not None else found.as_dict().get("minimum", 1e-3))
+
+
+def _lr(text: str) -> float | None:
+    """The --lr option: None for auto, else a positive float."""
+    if text == "auto":
+        return None
+    try:
+        lr = float(text)
+    except ValueError as err:
+        raise CLIError(f"--lr must be 'auto' or a number such as 1e-3, got {text!r}") from err
+    if lr <= 0:
+        raise CLIError(f"--lr must be positive, got {text!r}")
+    return lr
+
+
+def train_command(args: argparse.Namespace) -> int:
+    """`mentor train APP DATA ...`: train, print the epoch table, export to --out."""
+    lr = _lr(args.lr)
+    if args.epochs < 1:
+        raise CLIError(f"--epochs must be at least 1, got {args.epochs}")
+    learn = make_learner(args)
+    if lr is None:
+        lr = _suggested(learn)
+    print(f"training {args.epochs} epoch(s) with lr {lr:.2e}")
+    if args.app == "image" and args.pretrained:
+        learn.fine_tune(args.epochs, base_lr=lr)
+    else:
+        learn.fit_one_cycle(args.epochs, lr)
+    last = learn.recorder.values[-1] if learn.recorder.values else {}
+    values = {k: v for k, v in last.items() if k not in ("epoch", "time")}
+    if values:
+        print("final: " + ", ".join(f"{k} {float(v):.4f}" for k, v in values.items()))
+    out = learn.export(args.out)
+    print(f"model exported to {out}")
+    return 0
+
+
+def lr_find_command(args: argparse.Namespace) -> int:
+    """`mentor lr-find APP DATA ...`: print the suggestions and write the plot."""
+    learn = make_learner(args)
+    _suggested(learn, args.plot)
+    return 0

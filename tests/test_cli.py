@@ -1,0 +1,168 @@
+"""The `mentor` command: train, predict, info, evaluate, lr-find and bad input, in-process
+on tiny data, plus one real subprocess for `--help` and one for an error."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mentor.cli import main
+from tests.helpers import tiny_folder
+
+FAST = ["--seed", "0", "--device", "cpu", "--quiet", "--epochs", "1"]
+IMAGE = ["--no-pretrained", "--arch", "resnet18", "--size", "28", "--bs", "8", "--lr", "1e-3"]
+
+
+@pytest.fixture(scope="module")
+def image_model(mnist_tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A resnet18 trained one epoch on 8+8 digits per split, exported; and its folder."""
+    root = tmp_path_factory.mktemp("cli_image")
+    folder = tiny_folder(mnist_tiny, root / "digits", 8, 4)
+    out = root / "digits.mentor"
+    assert main(["train", "image", str(folder), *IMAGE, *FAST, "--out", str(out)]) == 0
+    return out, folder
+
+
+@pytest.fixture
+def table_csv(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=120)
+    df = pd.DataFrame({"x": x, "color": rng.choice(["red", "blue"], 120),
+                       "label": np.where(x > 0, "pos", "neg")})  # fmt: skip
+    df.to_csv(tmp_path / "table.csv", index=False)
+    return tmp_path / "table.csv"
+
+
+def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("mentor: error: "), err
+    return err[0]
+
+
+def test_train_image_predict_info_evaluate(
+    image_model: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    model, folder = image_model
+    assert model.is_file()
+    image = sorted((folder / "valid" / "3").glob("*.png"))[0]
+    assert main(["predict", str(model), str(image)]) == 0
+    name, label, prob = capsys.readouterr().out.splitlines()[-1].split("\t")[:3]
+    assert name == str(image) and label in ("3", "7") and 0 <= float(prob) <= 1
+    assert main(["predict", str(model), str(image), "--json", "--top-k", "2"]) == 0
+    record = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert record["label"] in ("3", "7") and len(record["top"]) == 2
+    assert main(["info", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "vision" in out and "(3, 7)" in out and "resnet18" in out
+    assert main(["evaluate", str(model), str(folder / "valid")]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy:" in out and "confusion matrix" in out and "top 5 losses" in out
+
+
+def test_lr_find_image_writes_plot(
+    image_model: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, folder = image_model
+    plot = tmp_path / "lr.png"
+    args = ["lr-find", "image", str(folder), *IMAGE[:-2], "--seed", "0", "--quiet"]
+    assert main([*args, "--device", "cpu", "--plot", str(plot)]) == 0
+    assert "lr_find suggests: valley" in capsys.readouterr().out and plot.is_file()
+
+
+def test_train_tabular_then_predict_and_evaluate(
+    table_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "table.mentor"
+    args = ["train", "tabular", str(table_csv), "--target", "label", "--bs", "32"]
+    assert main([*args, *FAST, "--out", str(out)]) == 0
+    assert "lr_find suggests" in capsys.readouterr().out
+    assert main(["predict", str(out), str(table_csv)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 120 and lines[0].split("\t")[1] in ("pos", "neg")
+    assert main(["evaluate", str(out), str(table_csv), "--target", "label"]) == 0
+    assert "accuracy:" in capsys.readouterr().out
+
+
+def test_train_collab_tab_separated_without_header(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(0)
+    rows = [f"{u}\t{i}\t{rng.integers(1, 6)}\t{881250949 + u}"
+            for u in range(1, 21) for i in rng.choice(30, 8, replace=False)]  # fmt: skip
+    data = tmp_path / "u.data"
+    data.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "collab.mentor"
+    args = ["train", "collab", str(data), "--sep", "\\t", "--no-header",
+            "--names", "user,item,rating,timestamp", "--factors", "4", "--lr", "5e-3"]  # fmt: skip
+    assert main([*args, *FAST, "--out", str(out)]) == 0
+    assert main(["predict", str(out), "1,5"]) == 0
+    value = float(capsys.readouterr().out.splitlines()[-1].split("\t")[1])
+    assert 0 <= value <= 5.5
+
+
+def test_train_text_from_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    words = {"pos": "good great fine nice", "neg": "bad awful poor sad"}
+    rows = [
+        {"text": f"this is {words[k]} {words[k]}", "label": k} for k in words for _ in range(20)
+    ]
+    pd.DataFrame(rows).to_csv(tmp_path / "texts.csv", index=False)
+    out = tmp_path / "text.mentor"
+    args = ["train", "text", str(tmp_path / "texts.csv"), "--bs", "8", "--lr", "1e-3"]
+    assert main([*args, *FAST, "--out", str(out)]) == 0
+    assert main(["predict", str(out), "this is good great"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].split("\t")[1] in ("pos", "neg")
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["train", "image", "no/such/folder", *IMAGE], "not found"),
+        (["train", "tabular", "TABLE", "--target", "salary"], "'salary' is not a column"),
+        (["predict", "MODEL", "BADIMAGE"], "not an image"),
+        (["info", "NOTMODEL"], "not a .mentor file"),
+        (["predict", "no_such.mentor", "x.png"], "not found"),
+    ],
+)
+def test_bad_input_is_one_line(
+    argv: list[str],
+    expected: str,
+    image_model: tuple[Path, Path],
+    table_csv: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bad_image, not_model = tmp_path / "bad.png", tmp_path / "fake.mentor"
+    bad_image.write_text("not an image")
+    not_model.write_text("hello")
+    subs = {"TABLE": str(table_csv), "MODEL": str(image_model[0]),
+            "BADIMAGE": str(bad_image), "NOTMODEL": str(not_model)}  # fmt: skip
+    assert main([subs.get(a, a) for a in argv]) == 1
+    assert expected in _error_line(capsys)
+
+
+def test_unknown_command_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["frobnicate"])
+    assert info.value.code == 2
+    assert "invalid choice" in _error_line(capsys)
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not found"):
+        main(["info", str(tmp_path / "missing.mentor"), "--debug"])
+
+
+def test_subprocess_help_and_error(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "mentor", "--help"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0 and "examples:" in done.stdout and "train" in done.stdout
+    done = subprocess.run([sys.executable, "-m", "mentor", "info", str(tmp_path / "x.mentor")],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.stderr.strip().count("\n") == 0 and done.stderr.startswith("mentor: error:")

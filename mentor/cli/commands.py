@@ -12,9 +12,8 @@ import pandas as pd
 import torch
 
 from mentor.cli.train import CLIError, _column, _existing, _read_csv
+from mentor.data.items import get_image_files
 from mentor.inference import Predictor
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
 def load_predictor(args: argparse.Namespace) -> Predictor:
@@ -125,7 +124,7 @@ def info_command(args: argparse.Namespace) -> int:
 
 def _labelled_images(folder: Path) -> tuple[list[Path], list[str]]:
     """Every image under `folder` with its parent folder's name as the label."""
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = get_image_files(folder)
     if not files:
         raise CLIError(f"no images found under {str(folder)!r}; expected <label>/ subfolders")
     return files, [p.parent.name for p in files]

@@ -13,8 +13,9 @@ import pandas as pd
 import torch
 
 from mentor.data.blocks import CategoryBlock, MultiCategoryBlock, TransformBlock, as_block
+from mentor.data.items import get_files
 from mentor.data.loaders import DataLoaders
-from mentor.data.splitters import RandomSplitter
+from mentor.data.splitters import ColSplitter, RandomSplitter
 from mentor.text.loaders import LMLoader, SortedTextLoader
 from mentor.text.tokenize import FLD, PAD, CharTokenizer, Tokenizer, detokenize
 from mentor.text.vocab import Vocab
@@ -311,10 +312,9 @@ def _text_files(folder: Path, extensions: Sequence[str]) -> list[Path]:
         raise FileNotFoundError(
             f"folder {str(folder)!r} not found; pass train=/valid= folder names or valid_pct"
         )
-    suffixes = {e.lower() for e in extensions}
-    files = sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in suffixes)
+    files = get_files(folder, extensions=extensions)
     if not files:
-        raise FileNotFoundError(f"no {'/'.join(sorted(suffixes))} files under {str(folder)!r}")
+        raise FileNotFoundError(f"no {'/'.join(extensions)} files under {str(folder)!r}")
     return files
 
 
@@ -369,9 +369,7 @@ def _labels(column: pd.Series, label_delim: str | None) -> list[Any]:
 def _split_rows(
     df: pd.DataFrame, valid_col: str | None, valid_pct: float, seed: int | None
 ) -> tuple[list[int], list[int]]:
-    if valid_col is None:
-        train, valid = RandomSplitter(valid_pct, seed)(list(range(len(df))))
-        return list(train), list(valid)
-    flags = df[valid_col].astype(str).str.lower().isin(["true", "1", "1.0", "yes"]).to_numpy()
-    return np.flatnonzero(~flags).tolist(), np.flatnonzero(flags).tolist()
+    splitter = RandomSplitter(valid_pct, seed) if valid_col is None else ColSplitter(valid_col)
+    train, valid = splitter(df)
+    return list(train), list(valid)
 

@@ -6,8 +6,8 @@ None ship with mentor. Give `pretrained_fnames=(weights, vocabulary)` to
 `$MENTOR_HOME/weights/wt103/`. Weights use the key layout of `get_language_model`
 (`0.encoder.weight`, `0.rnns.0.module.weight_ih_l0`, ..., `1.decoder.weight`), which is also
 fastai's; the model's sizes are read from them. A vocabulary saved as a pickle (fastai's
-`itos_wt103.pkl`) is refused: loading a pickle can run code. Convert a file you trust once
-with `json.dump(pickle.load(f), open("itos.json", "w"))`.
+`itos_wt103.pkl`) is refused: loading a pickle can run code. Convert a file you trust to a
+JSON list of tokens once, outside mentor.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def read_vocab_file(file: Path) -> list[str]:
     if file.suffix in (".pkl", ".pickle"):
         raise ValueError(
             f"{str(file)!r} is a pickle, which mentor never loads (it can run code); convert "
-            "a file you trust to JSON once: json.dump(pickle.load(f), open('itos.json', 'w'))"
+            "a file you trust to a JSON list of tokens (itos.json) once, outside mentor"
         )
     text = file.read_text(encoding="utf-8")
     if file.suffix == ".json":

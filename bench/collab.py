@@ -22,16 +22,15 @@ import argparse
 import copy
 import gc
 import os
-import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
 from torch import nn
 
-from bench.common import machine
+from bench.common import PairedRuns, machine, spread
 from mentor.collab import CollabDataLoaders, EmbeddingDotBias, collab_learner
 from mentor.core.paths import data_path
 from mentor.optim import Adam, param_groups
@@ -54,39 +53,20 @@ class RunResult:
 
 
 @dataclass
-class BenchResult:
-    """All timed runs of both sides."""
+class BenchResult(PairedRuns):
+    """All timed runs (`RunResult`s, seconds per epoch) of both sides:
+    `collab_learner(...).fit` against the hand-written loop."""
 
     n_epoch: int
-    baseline: list[RunResult] = field(default_factory=list)
-    mentor: list[RunResult] = field(default_factory=list)
-
-    @property
-    def baseline_s(self) -> float:
-        """Median seconds per epoch of the hand-written loop."""
-        return statistics.median(r.seconds for r in self.baseline)
-
-    @property
-    def mentor_s(self) -> float:
-        """Median seconds per epoch of `collab_learner(...).fit`."""
-        return statistics.median(r.seconds for r in self.mentor)
-
-    @property
-    def ratio(self) -> float:
-        """median(mentor) / median(baseline)."""
-        return self.mentor_s / self.baseline_s
 
     def line(self) -> str:
         """The printed summary (two lines)."""
         verdict = "PASS" if self.ratio <= TARGET else "MISS"
-        spread = [
-            f"{min(r.seconds for r in side):.3f}-{max(r.seconds for r in side):.3f} s"
-            for side in (self.baseline, self.mentor)
-        ]
         return (
             f"collab bs={BS}: baseline {self.baseline_s:.3f} s/epoch, mentor "
             f"{self.mentor_s:.3f} s/epoch, ratio {self.ratio:.3f} (target <= {TARGET}) "
-            f"{verdict}\n      runs: baseline {spread[0]}, mentor {spread[1]}; valid MSE "
+            f"{verdict}\n      runs: baseline {spread(self.baseline)}, mentor "
+            f"{spread(self.mentor)}; valid MSE "
             f"baseline {self.baseline[-1].valid_mse:.4f} / mentor {self.mentor[-1].valid_mse:.4f}"
         )
 

@@ -6,6 +6,8 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -52,6 +54,36 @@ def median_time(fn: Callable[[], object], repeats: int = 5) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+@dataclass(kw_only=True)
+class PairedRuns:
+    """The timed runs of a benchmark's two sides, each run with a `seconds` attribute:
+    the hand-written baseline and mentor, and their medians and ratio."""
+
+    baseline: list[Any] = field(default_factory=list)
+    mentor: list[Any] = field(default_factory=list)
+
+    @property
+    def baseline_s(self) -> float:
+        """Median seconds of the hand-written side."""
+        return statistics.median(r.seconds for r in self.baseline)
+
+    @property
+    def mentor_s(self) -> float:
+        """Median seconds of mentor's side."""
+        return statistics.median(r.seconds for r in self.mentor)
+
+    @property
+    def ratio(self) -> float:
+        """median(mentor) / median(baseline)."""
+        return self.mentor_s / self.baseline_s
+
+
+def spread(runs: list[Any]) -> str:
+    """The fastest and slowest of `runs` (objects with `seconds`), as 'a-b s'."""
+    seconds = [r.seconds for r in runs]
+    return f"{min(seconds):.3f}-{max(seconds):.3f} s"
 
 
 def machine() -> str:

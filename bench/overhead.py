@@ -22,15 +22,14 @@ import argparse
 import copy
 import gc
 import os
-import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from bench.common import machine, mnist_sample_tensors, small_cnn
+from bench.common import PairedRuns, machine, mnist_sample_tensors, small_cnn, spread
 from mentor.core.device import default_device
 from mentor.data.loaders import DataLoaders
 from mentor.optim import Adam, param_groups
@@ -65,27 +64,11 @@ class RunResult:
 
 
 @dataclass
-class CaseResult:
-    """All timed runs of both sides of one case."""
+class CaseResult(PairedRuns):
+    """All timed runs (`RunResult`s) of both sides of one case: `Learner.fit` against the
+    hand-written loop."""
 
     case: Case
-    baseline: list[RunResult] = field(default_factory=list)
-    mentor: list[RunResult] = field(default_factory=list)
-
-    @property
-    def baseline_s(self) -> float:
-        """Median wall time of the hand-written loop."""
-        return statistics.median(r.seconds for r in self.baseline)
-
-    @property
-    def mentor_s(self) -> float:
-        """Median wall time of `Learner.fit`."""
-        return statistics.median(r.seconds for r in self.mentor)
-
-    @property
-    def ratio(self) -> float:
-        """median(mentor) / median(baseline)."""
-        return self.mentor_s / self.baseline_s
 
     @property
     def fastest_ratio(self) -> float:
@@ -100,7 +83,7 @@ class CaseResult:
             f"{self.case.name:<4} bs={self.case.bs:<4}: baseline {self.baseline_s:.3f} s, "
             f"mentor {self.mentor_s:.3f} s, ratio {self.ratio:.3f} "
             f"(target <= {self.case.target:.2f}) {verdict}",
-            f"     runs: baseline {_spread(self.baseline)}, mentor {_spread(self.mentor)}, "
+            f"     runs: baseline {spread(self.baseline)}, mentor {spread(self.mentor)}, "
             f"fastest-run ratio {self.fastest_ratio:.3f}; "
             f"valid accuracy {acc_base:.4f} / {acc_mentor:.4f}",
         ]
@@ -113,11 +96,6 @@ class CaseResult:
         """Whether other work visibly disturbed the runs (the slowest over 1.5x the fastest)."""
         seconds = [[r.seconds for r in side] for side in (self.baseline, self.mentor)]
         return any(max(side) > 1.5 * min(side) for side in seconds)
-
-
-def _spread(runs: list[RunResult]) -> str:
-    seconds = [r.seconds for r in runs]
-    return f"{min(seconds):.3f}-{max(seconds):.3f} s"
 
 
 def tiny_mlp(n_in: int = 784, n_hidden: int = 32, n_out: int = 2) -> nn.Module:

@@ -7,7 +7,6 @@ import json
 import pandas as pd
 import pytest
 
-from mentor.core.paths import data_path
 from mentor.text import backends
 from mentor.text import tokenize as tk
 from mentor.text.tokenize import (
@@ -31,11 +30,9 @@ def tok() -> Tokenizer:
 
 
 @pytest.fixture(scope="module")
-def imdb_texts() -> list[str]:
-    try:
-        return list(pd.read_csv(data_path("imdb_sample") / "texts.csv")["text"])
-    except FileNotFoundError as err:
-        pytest.skip(f"imdb_sample not available: {err}")
+def reviews(imdb_texts: pd.DataFrame) -> list[str]:
+    """The imdb_sample reviews as strings (the shared `imdb_texts` fixture's text column)."""
+    return list(imdb_texts["text"])
 
 
 CASES = [
@@ -69,8 +66,8 @@ def test_exact_tokens(tok: Tokenizer, text: str, expected: str) -> None:
     assert tok(text) == ["xxbos", *expected.split()]
 
 
-def test_no_token_has_whitespace(tok: Tokenizer, imdb_texts: list[str]) -> None:
-    tokens = [t for text in imdb_texts[:300] for t in tok(text)]
+def test_no_token_has_whitespace(tok: Tokenizer, reviews: list[str]) -> None:
+    tokens = [t for text in reviews[:300] for t in tok(text)]
     assert tokens and all(t and not any(c.isspace() for c in t) for t in tokens)
 
 
@@ -87,12 +84,12 @@ def test_token_rules() -> None:
     assert marked == ["xxmaj", "i", "xxup", "like", "xxmaj", "paris", "iphone", "."]
 
 
-def test_fused_case_rules_match_the_rules(imdb_texts: list[str]) -> None:
+def test_fused_case_rules_match_the_rules(reviews: list[str]) -> None:
     slow = Tokenizer(post_rules=["replace_all_caps", "replace_maj", "lowercase"], n_workers=1)
     slow._token_fns = [replace_all_caps, replace_maj, lowercase]  # force the reference path
     fast = Tokenizer(n_workers=1)
     assert fast._token_fns == [tk.mark_case]
-    for text in imdb_texts[:300]:
+    for text in reviews[:300]:
         assert fast(text) == slow(text)
 
 
@@ -117,17 +114,17 @@ def test_detokenize_drops_markers() -> None:
     assert detokenize(["wow", "xxrep", "4", "!"]) == "wow!!!!"
 
 
-def test_parallel_equals_serial(imdb_texts: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parallel_equals_serial(reviews: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tk, "PARALLEL_MIN_CHARS", 10_000)
-    texts = imdb_texts[:200]
+    texts = reviews[:200]
     assert sum(map(len, texts)) > tk.PARALLEL_MIN_CHARS
     assert Tokenizer(n_workers=2).tokenize_texts(texts) == Tokenizer(n_workers=1).tokenize_texts(
         texts
     )
 
 
-def test_cache_round_trip(tmp_path, imdb_texts: list[str]) -> None:
-    texts = [*imdb_texts[:50], "", "Last one."]
+def test_cache_round_trip(tmp_path, reviews: list[str]) -> None:
+    texts = [*reviews[:50], "", "Last one."]
     tokenizer = Tokenizer(n_workers=1, cache_dir=tmp_path)
     first = tokenizer.tokenize_texts(texts)
     files = list(tmp_path.glob("tokens-*.txt.gz"))
@@ -190,10 +187,10 @@ def test_spacy_tokenizer() -> None:
     assert backends.SpacyTokenizer.from_dict(spacy_tok.to_dict()).lang == "en"
 
 
-def test_sentencepiece_tokenizer(tmp_path, imdb_texts: list[str]) -> None:
+def test_sentencepiece_tokenizer(tmp_path, reviews: list[str]) -> None:
     pytest.importorskip("sentencepiece")
     sp_tok = backends.SentencePieceTokenizer(vocab_sz=400)
-    model = sp_tok.train(imdb_texts[:200], tmp_path)
+    model = sp_tok.train(reviews[:200], tmp_path)
     assert model.exists()
     pieces = sp_tok("This movie was great!")
     assert pieces[0] == "xxbos" and "".join(pieces[1:]).replace("▁", "") == "Thismoviewasgreat!"

@@ -12,6 +12,7 @@ import torch
 from mentor.core.seed import get_rng_state, set_rng_state
 from mentor.optim import set_hyper
 from mentor.train.callback import Callback, CancelFit, CancelValidate
+from mentor.train.recorder import LRSweep
 
 if TYPE_CHECKING:
     from mentor.train.learner import Learner
@@ -42,6 +43,7 @@ class LRFinder(Callback):
 
     order = 55  # after the Recorder, which reads the batch loss it watches
     run_valid = False
+    sweeps_lr = True  # the Recorder keeps this fit as `sweep`, not in its `fits`
 
     def __init__(
         self, start_lr: float = 1e-7, end_lr: float = 10, num_it: int = 100, stop_div: bool = True
@@ -112,8 +114,9 @@ def lr_find(
     fields = set(SuggestedLRs._fields) - {"other"}
     other = {k: v for k, v in found.items() if k not in fields}
     result = SuggestedLRs(**{k: v for k, v in found.items() if k in fields}, other=other or None)
+    learn.recorder.sweep = LRSweep(lrs.tolist(), losses.tolist(), result.as_dict())
     if show_plot:
-        learn.recorder.plot_lr_find(result.as_dict())
+        learn.recorder.plot_lr_find()
     return result
 
 

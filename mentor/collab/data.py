@@ -8,7 +8,7 @@ the `[B, 2]` int64 (user, item) indices and `y` the `[B]` float32 ratings, like 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +110,27 @@ class CollabDataLoaders(DataLoaders):
                 f"got {len(user_idx)} users and {len(item_idx)} items; pass one item per user"
             )
         return torch.stack([user_idx, item_idx], dim=1)
+
+    def show_batch(self, n: int = 10) -> pd.DataFrame:
+        """The first `n` training ratings with user and item names, as a table."""
+        return self.decode_rows(range(min(n, self.train.loader.n)), split="train")  # type: ignore[attr-defined]
+
+    def decode_rows(self, indices: Iterable[int], split: str = "valid") -> pd.DataFrame:
+        """Ratings `indices` of the `split` set ('train' or 'valid') with user and item names
+        (reports use it to show the ratings with the highest losses)."""
+        loader = self.train if split == "train" else self.valid
+        if loader is None:
+            raise ValueError(f"no {split!r} set in these CollabDataLoaders")
+        index = torch.as_tensor(list(indices), dtype=torch.long)
+        x, y = (t.cpu()[index] for t in loader.loader.tensors)  # type: ignore[attr-defined]
+        users, items = self.classes[self.user_name], self.classes[self.item_name]
+        return pd.DataFrame(
+            {
+                self.user_name: [users[i] for i in x[:, 0].tolist()],
+                self.item_name: [items[i] for i in x[:, 1].tolist()],
+                self.rating_name: y.tolist(),
+            }
+        )
 
     def test_dl(self, items: Any, bs: int | None = None) -> TensorLoader:
         """Ordered batches of new (user, item) pairs: `(x,)`, or `(x, y)` with ratings.

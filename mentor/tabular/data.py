@@ -8,7 +8,7 @@ slices of those tensors: no per-row Python in the training loop.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,7 +209,16 @@ class TabularDataLoaders(DataLoaders):
         Codes become their category ('#na#' for 0, unknown or missing), normalized values
         their original scale and the target its label or value, as fastai's `show_batch`.
         """
-        cats, conts, y = (t[:n].cpu() for t in self.train.loader.tensors)  # type: ignore[attr-defined]
+        return self.decode_rows(range(min(n, self.train.loader.n)), split="train")  # type: ignore[attr-defined]
+
+    def decode_rows(self, indices: Iterable[int], split: str = "valid") -> pd.DataFrame:
+        """Rows `indices` of the `split` set ('train' or 'valid') decoded back, as
+        `show_batch` shows them (reports use it to show the rows with the highest losses)."""
+        loader = self.train if split == "train" else self.valid
+        if loader is None:
+            raise ValueError(f"no {split!r} set in these TabularDataLoaders")
+        index = torch.as_tensor(list(indices), dtype=torch.long)
+        cats, conts, y = (t.cpu()[index] for t in loader.loader.tensors)  # type: ignore[attr-defined]
         vocabs, means, stds = _decoding_state(self.preprocessor)
         out = pd.DataFrame(index=range(len(cats)))
         for i, name in enumerate(self.cat_names):

@@ -107,4 +107,3 @@ def _reset(model: nn.Module) -> None:
     target = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
     if isinstance(target, Resettable):
         target.reset()
-

@@ -4,7 +4,7 @@ and numericalized once, served as language-model streams or padded classifier ba
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -286,6 +286,23 @@ class TextDataLoaders(DataLoaders):
             print(table.to_string())
         return table
 
+    def decode_rows(
+        self, indices: Iterable[int], split: str = "valid", max_chars: int = 300
+    ) -> pd.DataFrame:
+        """Texts `indices` of the `split` set (in the data's order, cut at `max_chars`) with
+        their labels: reports use it to show the texts with the highest losses."""
+        loader = self.train if split == "train" else self.valid
+        if loader is None or not hasattr(loader.loader, "docs"):
+            raise ValueError(f"no {split!r} set of texts in these TextDataLoaders")
+        docs, labels = loader.loader.docs, getattr(loader.loader, "labels", None)
+        rows = []
+        for i in indices:
+            row = {"text": self.decode_text(docs[i])[:max_chars]}
+            if labels is not None and self.label_block is not None:
+                row["label"] = self.label_block.decode(torch.as_tensor(labels[i]))
+            rows.append(row)
+        return pd.DataFrame(rows)
+
 
 def read_text_files(files: Sequence[Path]) -> list[str]:
     """The contents of text files; files that aren't UTF-8 are read as Latin-1, with one
@@ -338,9 +355,7 @@ def _encode_labels(block: TransformBlock, labels: Sequence[Any], where: str) -> 
 def _check_columns(df: pd.DataFrame, columns: Sequence[str]) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise KeyError(
-            f"column(s) {missing} not in the data; the columns are {list(df.columns)}"
-        )
+        raise KeyError(f"column(s) {missing} not in the data; the columns are {list(df.columns)}")
 
 
 def _joined_texts(df: pd.DataFrame, text_cols: Sequence[str]) -> list[str]:
@@ -372,4 +387,3 @@ def _split_rows(
     splitter = RandomSplitter(valid_pct, seed) if valid_col is None else ColSplitter(valid_col)
     train, valid = splitter(df)
     return list(train), list(valid)
-

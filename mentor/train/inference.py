@@ -76,8 +76,7 @@ def _cat_padded(inputs: list[torch.Tensor], pad_value: int) -> torch.Tensor:
     longest = max(x.shape[-1] for x in inputs) if inputs and inputs[0].ndim > 1 else None
     if longest is not None and any(x.shape[-1] != longest for x in inputs):
         inputs = [
-            torch.nn.functional.pad(x, (0, longest - x.shape[-1]), value=pad_value)
-            for x in inputs
+            torch.nn.functional.pad(x, (0, longest - x.shape[-1]), value=pad_value) for x in inputs
         ]
     return torch.cat(inputs).cpu()
 

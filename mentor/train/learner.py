@@ -404,11 +404,30 @@ class Learner:
 
         return export_learner(self, path)
 
+    def export_onnx(
+        self, path: str | Path, opset: int | None = None, check: bool = True, atol: float = 1e-4
+    ) -> Any:
+        """Write a vision or tabular model to an `.onnx` file, checked with onnxruntime when
+        installed; returns an `OnnxExport` (path, max_abs_diff). See
+        `mentor.inference.onnx_export.export_onnx`."""
+        from mentor.inference.onnx_export import export_onnx
+
+        return export_onnx(self, path, opset=opset, check=check, atol=atol)
+
     def summary(self) -> Any:
         """A table of the model's layers: output shape, parameters, trainable; with totals."""
         from mentor.train.summary import learner_summary
 
         return learner_summary(self)
+
+    def report(
+        self, folder: str | Path = ".", export_path: str | Path | None = None, **kwargs: Any
+    ) -> Path:
+        """Write `folder/report.html`: data, lr_find, curves, schedules, epochs, confusion
+        matrix and top losses, export path; see `mentor.train.report.write_report`."""
+        from mentor.train.report import write_report
+
+        return write_report(self, folder, export_path, **kwargs)
 
     def show_training_loop(self) -> str:
         """Which callbacks run at each event, in order; printed and returned."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -20,6 +21,10 @@ class Recorder(Callback):
     """Records every fit: per-batch train loss (raw and smoothed), learning rate and momentum,
     and per-epoch train loss, valid loss, metrics and time.
 
+    `losses`, `lrs`, `values` and the plots cover the latest fit, as in fastai; `fits` keeps a
+    `FitRecord` of every finished fit of the learner (the two fits of `fine_tune`, say) and
+    `sweep` the latest `lr_find`, which reports draw.
+
     Losses stay on the device and are read every `flush_every` batches and at the end of each
     phase, so recording never forces a device sync per batch.
 
@@ -33,6 +38,8 @@ class Recorder(Callback):
     def __init__(self, beta: float = 0.98, flush_every: int = 32) -> None:
         super().__init__()
         self.beta, self.flush_every = beta, flush_every
+        self.fits: list[FitRecord] = []
+        self.sweep: LRSweep | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -117,6 +124,23 @@ class Recorder(Callback):
         self.values.append(row)
         self.iters.append(len(self.losses))
 
+    def after_fit(self) -> None:
+        """Keep the finished fit in `fits` (a learning-rate sweep is kept in `sweep` instead)."""
+        self.flush()
+        if any(getattr(cb, "sweeps_lr", False) for cb in self.learn.cbs):
+            return
+        values = [dict(v) for v in self.values]
+        self.fits.append(
+            FitRecord(
+                self.metric_names,
+                values,
+                list(self.smooth_losses),
+                list(self.lrs),
+                list(self.moms),
+                list(self.iters),
+            )
+        )
+
     # ----- reading -----
     def flush(self) -> None:
         """Move pending batch losses from the device into `losses` and `smooth_losses`."""
@@ -163,6 +187,8 @@ class Recorder(Callback):
         state: dict[str, Any] = {key: getattr(self, key) for key in keys}
         state.update(smooth=self._smooth, n_smooth=self._n_smooth)
         state.update(epoch_loss=self._epoch_loss, epoch_count=self._epoch_count)
+        state["fits"] = [asdict(fit) for fit in self.fits]
+        state["sweep"] = asdict(self.sweep) if self.sweep is not None else None
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -173,6 +199,9 @@ class Recorder(Callback):
         self.train_loss = state["train_loss"]
         self._smooth, self._n_smooth = state["smooth"], state["n_smooth"]
         self._epoch_loss, self._epoch_count = state["epoch_loss"], state["epoch_count"]
+        self.fits = [FitRecord(**fit) for fit in state.get("fits", [])]
+        sweep = state.get("sweep")
+        self.sweep = LRSweep(**sweep) if sweep else None
 
     # ----- plots -----
     def plot_loss(self, skip_start: int = 5, with_valid: bool = True) -> Figure:
@@ -221,20 +250,48 @@ class Recorder(Callback):
     def plot_lr_find(
         self, suggestions: dict[str, float] | None = None, skip_end: int = 5
     ) -> Figure:
-        """Smoothed loss against learning rate (log scale), with suggestions marked."""
+        """Smoothed loss against learning rate (log scale) of the latest `lr_find`, with its
+        suggestions (or `suggestions`) marked."""
         import matplotlib.pyplot as plt
 
-        self.flush()
-        end = max(len(self.lrs) - skip_end, 1)
+        if self.sweep is None:
+            raise ValueError("no learning-rate sweep recorded yet; run learn.lr_find() first")
+        end = max(len(self.sweep.lrs) - skip_end, 1)
+        lrs, losses = self.sweep.lrs[:end], self.sweep.losses[:end]
+        marks = self.sweep.suggestions if suggestions is None else suggestions
         fig, ax = plt.subplots()
-        ax.plot(self.lrs[:end], self.smooth_losses[:end])
+        ax.plot(lrs, losses)
         ax.set(xscale="log", xlabel="learning rate", ylabel="loss (smoothed)")
-        for i, (name, lr) in enumerate((suggestions or {}).items()):
-            loss = _loss_at(self.lrs[:end], self.smooth_losses[:end], lr)
-            ax.plot(lr, loss, "o", color=f"C{i + 1}", label=f"{name}: {lr:.2e}")
-        if suggestions:
+        for i, (name, lr) in enumerate(marks.items()):
+            ax.plot(
+                lr, _loss_at(lrs, losses, lr), "o", color=f"C{i + 1}", label=f"{name}: {lr:.2e}"
+            )
+        if marks:
             ax.legend()
         return fig
+
+
+@dataclass
+class FitRecord:
+    """The history of one finished fit: the epoch table (`names` are its columns), and per
+    training batch the smoothed loss, learning rate and momentum; `iters[i]` is the number of
+    batches done at the end of epoch i."""
+
+    names: list[str]
+    values: list[dict[str, float]]
+    smooth_losses: list[float]
+    lrs: list[float]
+    moms: list[float]
+    iters: list[int]
+
+
+@dataclass
+class LRSweep:
+    """What `lr_find` measured: smoothed loss per learning rate, and its suggestions."""
+
+    lrs: list[float]
+    losses: list[float]
+    suggestions: dict[str, float] = field(default_factory=dict)
 
 
 def _momentum(group: dict[str, Any]) -> float:

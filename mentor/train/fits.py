@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -145,6 +146,50 @@ def fit_flat_cos(
     learn.fit(n_epoch, lrs, wd, [ParamScheduler(scheds), *(cbs or ())], **fit_kw)
 
 
+@dataclass
+class FitStage:
+    """One one-cycle fit of a recipe of several (`fine_tune` is two).
+
+    Args:
+        frozen: freeze the body first (True), unfreeze it (False) or leave it (None).
+        n_epoch: epochs of this fit. lr: its learning rate(s), as for `fit_one_cycle`.
+        pct_start, div: the one-cycle warm-up share and starting divisor.
+    """
+
+    frozen: bool | None
+    n_epoch: int
+    lr: float | slice
+    pct_start: float = 0.25
+    div: float = 25.0
+
+
+def fine_tune_stages(
+    epochs: int,
+    base_lr: float = 2e-3,
+    freeze_epochs: int = 1,
+    lr_mult: float = 100,
+    pct_start: float = 0.3,
+    div: float = 5.0,
+) -> list[FitStage]:
+    """The fits of `fine_tune`: the head for `freeze_epochs` (skipped when 0), then everything
+    with discriminative learning rates from `base_lr / 2 / lr_mult` to `base_lr / 2`."""
+    head = FitStage(True, freeze_epochs, slice(base_lr), pct_start=0.99)
+    half = base_lr / 2
+    body = FitStage(False, epochs, slice(half / lr_mult, half), pct_start=pct_start, div=div)
+    return [head, body] if freeze_epochs > 0 else [body]
+
+
+def run_stage(learn: Learner, stage: FitStage, **fit_kw: Any) -> None:
+    """Freeze or unfreeze as `stage` says, then `fit_one_cycle` it (`fit_kw` go there)."""
+    if stage.frozen is True:
+        learn.freeze()
+    elif stage.frozen is False:
+        learn.unfreeze()
+    fit_one_cycle(
+        learn, stage.n_epoch, stage.lr, div=stage.div, pct_start=stage.pct_start, **fit_kw
+    )
+
+
 def fine_tune(
     learn: Learner,
     epochs: int,
@@ -159,13 +204,8 @@ def fine_tune(
     `freeze_epochs`, then unfreeze and train everything for `epochs` with discriminative
     learning rates from `base_lr / 2 / lr_mult` (first group) to `base_lr / 2` (head).
     """
-    learn.freeze()
-    fit_one_cycle(learn, freeze_epochs, slice(base_lr), pct_start=0.99, **fit_kw)
-    base_lr /= 2
-    learn.unfreeze()
-    fit_one_cycle(
-        learn, epochs, slice(base_lr / lr_mult, base_lr), div=div, pct_start=pct_start, **fit_kw
-    )
+    for stage in fine_tune_stages(epochs, base_lr, freeze_epochs, lr_mult, pct_start, div):
+        run_stage(learn, stage, **fit_kw)
 
 
 def _group_lrs(learn: Learner, lr: float | slice | Sequence[float] | None) -> np.ndarray:

@@ -1,0 +1,95 @@
+"""Training runs of `mentor train` that survive an interruption: `--resume` continues them.
+
+A run trains in stages (`fine_tune` is two fits: the head, then everything). Each stage
+checkpoints at the end of every epoch into the run's folder, `<out>.checkpoints/`
+(`stage1.pt`, `stage2.pt`), beside `run.json`, which keeps the learning rate and the options
+that shape the training. `--resume` reads `run.json` (no second `lr_find`), loads finished
+stages from their last checkpoint and continues the interrupted one from its last epoch,
+exactly. The folder is removed once the model is exported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mentor.train import Learner
+from mentor.train.checkpoint import CheckpointCallback
+from mentor.train.fits import FitStage, run_stage
+
+RUN_FILE = "run.json"
+# options that change what is trained: a resumed run must use the same
+SHAPING = ("app", "data", "epochs", "bs", "seed", "valid_pct", "arch", "size", "pretrained")
+
+
+class ResumeError(ValueError):
+    """`--resume` cannot continue: nothing to resume, or the options changed."""
+
+
+@dataclass
+class TrainingRun:
+    """A run's checkpoint folder, its learning rate and the options it was started with."""
+
+    folder: Path
+    lr: float
+    options: dict[str, Any]
+
+    @classmethod
+    def folder_for(cls, out: str | Path) -> Path:
+        """The checkpoint folder of the run that exports to `out`."""
+        out = Path(out)
+        return out.with_name(out.stem + ".checkpoints")
+
+    @classmethod
+    def start(cls, args: argparse.Namespace, lr: float) -> TrainingRun:
+        """A new run (an earlier one's checkpoints for the same --out are replaced)."""
+        folder = cls.folder_for(args.out)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        run = cls(folder, lr, _shaping(args))
+        (folder / RUN_FILE).write_text(json.dumps({"lr": lr, "options": run.options}, indent=1))
+        return run
+
+    @classmethod
+    def resume(cls, args: argparse.Namespace) -> TrainingRun:
+        """The interrupted run for `args.out`, checked against the options given now."""
+        folder = cls.folder_for(args.out)
+        if not (folder / RUN_FILE).exists():
+            raise ResumeError(
+                f"nothing to resume: no interrupted run in {str(folder)!r} (it is written "
+                f"while training to --out {args.out!r}); run again without --resume"
+            )
+        saved = json.loads((folder / RUN_FILE).read_text())
+        now = _shaping(args)
+        for key, value in saved["options"].items():
+            if now.get(key) != value:
+                option = "--" + key.replace("_", "-")
+                raise ResumeError(
+                    f"{option} is {now.get(key)!r} but the interrupted run used {value!r}; "
+                    "resume with the same options, or drop --resume to start again"
+                )
+        return cls(folder, float(saved["lr"]), saved["options"])
+
+    def fit(self, learn: Learner, stages: list[FitStage], resume: bool) -> None:
+        """Run `stages`, each checkpointed every epoch; with `resume`, continue from the
+        stages' checkpoints (a finished stage is loaded, not trained again)."""
+        for number, stage in enumerate(stages, start=1):
+            file = self.folder / f"stage{number}.pt"
+            resume_from = file if resume and file.exists() else None
+            if resume_from is not None:
+                print(f"resuming stage {number} of {len(stages)} from {resume_from}")
+            run_stage(learn, stage, cbs=[CheckpointCallback(file, "epoch", resume_from)])
+
+    def finish(self) -> None:
+        """The model is exported: the checkpoints are no longer needed."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _shaping(args: argparse.Namespace) -> dict[str, Any]:
+    """The options that shape the training, as JSON values."""
+    values = {key: getattr(args, key) for key in SHAPING if hasattr(args, key)}
+    return json.loads(json.dumps(values, default=str))

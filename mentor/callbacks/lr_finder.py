@@ -162,12 +162,15 @@ def steep(lrs: np.ndarray, losses: np.ndarray) -> float:
 
 def valley(lrs: np.ndarray, losses: np.ndarray) -> float:
     """The learning rate halfway down the valley: where the loss has made half of its drop
-    from the top of the descent to the minimum. Fast, with a margin before the minimum."""
+    from the top of the descent to the minimum, for good. Fast, with a margin before the
+    minimum. "For good": from the last point above halfway, so that a noisy plateau dipping
+    below halfway long before the real descent (collaborative filtering's) is not taken."""
     top, lowest = descent(losses)
     if lowest == top:
         return float(lrs[lowest] / 10)
     halfway = losses[lowest] + 0.5 * (losses[top] - losses[lowest])
-    return float(lrs[_first_below(losses, top, halfway)])
+    above = np.nonzero(losses[top : lowest + 1] > halfway)[0]
+    return float(lrs[top + int(above[-1]) + 1])
 
 
 def slide(lrs: np.ndarray, losses: np.ndarray, margin: float = 0.1) -> float:

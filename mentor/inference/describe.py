@@ -137,11 +137,6 @@ def _checked_procs(pre: Any) -> dict[str, Any]:
 
 
 def _text_inputs(dls: Any) -> dict[str, Any]:
-    if dls.is_lm:
-        raise ValueError(
-            "export supports text classifiers; a language model can't be exported yet: "
-            "save_encoder(name) keeps its weights"
-        )
     to_dict = getattr(dls.tokenizer, "to_dict", None)
     if not callable(to_dict):
         raise ValueError(
@@ -153,7 +148,7 @@ def _text_inputs(dls: Any) -> dict[str, Any]:
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"export cannot describe the tokenizer's rules as data: {err}") from None
     return {
-        "application": "text",
+        "application": "text_lm" if dls.is_lm else "text",
         "tokenizer": _json_value(tokenizer, "the tokenizer settings"),
         "vocab": _json_value(dls.text_vocab.to_dict(), "the token vocabulary"),
         "pad_idx": int(dls.pad_idx),

@@ -30,6 +30,10 @@ KNOWN_FACTORIES = (
     "mentor.tabular.learner:build_tabular_model",
     "mentor.collab.learner:build_collab_model",
     "mentor.text.models.core:get_text_classifier",
+    "mentor.text.models.core:get_language_model",
+    "mentor.text.models.char_rnn:simple_rnn",
+    "mentor.text.models.char_rnn:simple_gru",
+    "mentor.text.models.char_rnn:simple_lstm",
 )
 MAX_JSON_BYTES = 512 * 2**20
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")

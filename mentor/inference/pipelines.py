@@ -32,7 +32,7 @@ from mentor.data.transforms import (
 from mentor.inference.tabular_rows import TabularRowEncoder, as_frame
 
 Batch = tuple[tuple[Tensor, ...], list[int]]
-APPLICATIONS = ("vision", "tabular", "collab", "text")
+APPLICATIONS = ("vision", "tabular", "collab", "text", "text_lm")
 
 
 class Inputs(Protocol):
@@ -53,7 +53,7 @@ def make_inputs(application: str, data: dict[str, Any], device: torch.device) ->
         return TabularInputs(data, device)
     if application == "collab":
         return CollabInputs(data, device)
-    if application == "text":
+    if application in ("text", "text_lm"):
         return TextInputs(data, device)
     raise ValueError(f"unknown application {application!r} in pipeline.json; known: {APPLICATIONS}")
 

@@ -75,7 +75,9 @@ class Predictor:
 
     @property
     def vocab(self) -> list[Any]:
-        """The class names (empty for regression)."""
+        """The class names (empty for regression); a language model's tokens."""
+        if self.application == "text_lm":
+            return list(self.inputs.vocab.itos)  # type: ignore[attr-defined]
         return list(self.decoder.vocab)
 
     def predict(self, item: Any) -> tuple[Any, Tensor]:
@@ -88,6 +90,8 @@ class Predictor:
         Example:
             >>> label, probs = predictor.predict("images/3/7463.png")
         """
+        if self.application == "text_lm":
+            return self._next_token(item)
         with torch.inference_mode():
             out = self.model(*self.inputs.encode_one(item)).float()
             probs = self.decoder.activate(out)
@@ -99,6 +103,9 @@ class Predictor:
         `[n, ...]` on the CPU. Items are batched `bs` at a time (texts of similar length
         together).
         """
+        if self.application == "text_lm":  # one stream per text: the state is per prompt
+            tokens, dists = zip(*(self._next_token(text) for text in items), strict=True)
+            return list(tokens), torch.stack(dists)
         probs_of: dict[int, Tensor] = {}
         with torch.inference_mode():
             for xb, positions in self.inputs.batches(items, bs):
@@ -109,6 +116,56 @@ class Predictor:
         probs = torch.stack([probs_of[i] for i in range(len(probs_of))])
         decoded = self.decoder.decode_tensor(probs)
         return [self.decoder.decode(value) for value in decoded], probs
+
+    # ----- language models -----
+    def _prompt(self, text: Any) -> list[int]:
+        """The token ids of a prompt, without a closing xxeos (the text goes on)."""
+        if self.application != "text_lm":
+            raise ValueError(
+                f"this is a {self.application} model; generating text needs a language model "
+                "(exported from language_model_learner)"
+            )
+        ids = self.inputs.ids(text).tolist()  # type: ignore[attr-defined]
+        if ids and self.vocab[ids[-1]] == "xxeos":
+            ids = ids[:-1]
+        return list(ids)
+
+    def _next_token(self, text: Any) -> tuple[str, Tensor]:
+        """The most likely next token after `text`, and the distribution over the tokens."""
+        from mentor.text.models.lm_tools import next_token_logits
+
+        logits = next_token_logits(self.model, self._prompt(text))
+        probs = logits.float().softmax(dim=-1).cpu()
+        return self.vocab[int(probs.argmax())], probs
+
+    def generate(
+        self,
+        text: str,
+        n_words: int = 20,
+        temperature: float = 1.0,
+        no_unk: bool = True,
+        seed: int | None = None,
+    ) -> str:
+        """`text` followed by `n_words` tokens sampled from a language model, as text.
+
+        Args:
+            text: the prompt. n_words: tokens to add (20). temperature: sampling temperature
+                (1.0; 0 takes the most likely token). no_unk: never produce xxunk.
+                seed: for reproducible samples (None: torch's global generator).
+
+        Example:
+            >>> Predictor.load("wiki_lm.mentor").generate("The history of", 30, 0.75)
+        """
+        from mentor.text.models.lm_tools import generate
+        from mentor.text.tokenize import CharTokenizer, detokenize
+
+        ids = self._prompt(text)
+        generator = None if seed is None else torch.Generator(self.device).manual_seed(seed)
+        new = generate(self.model, ids, n_words, temperature, no_unk, generator=generator)
+        tokens = [self.vocab[i] for i in ids + new if self.vocab[i] != "xxpad"]
+        if isinstance(self.inputs.tokenizer, CharTokenizer):  # type: ignore[attr-defined]
+            return "".join(t for t in tokens if not t.startswith("xx"))
+        return detokenize(tokens)
 
 
 __all__ = ["Predictor"]

@@ -157,8 +157,17 @@ def language_model_learner(
         cbs.append(RNNRegularizer(lm[0], decoder.output_dp, alpha, beta))
         model: nn.Module = lm
         splitter = awd_lstm_lm_split
+        spec = {"vocab_sz": vocab_sz, "config": {**sizes, **(config or {})}, "drop_mult": drop_mult}
+        model_spec: dict[str, Any] | None = {
+            "factory": "mentor.text.models.core:get_language_model",
+            "kwargs": spec,
+        }
     else:
         model = arch(vocab_sz)
+        # mentor's character models export by name; a user's own sets learn.model_spec
+        factory = f"{arch.__module__}:{arch.__qualname__}"
+        own = not factory.startswith("mentor.")
+        model_spec = None if own else {"factory": factory, "kwargs": {"vocab_sz": vocab_sz}}
     if clip:
         cbs.append(GradientClip(clip))
     metrics = [accuracy, Perplexity()] if metrics is None else metrics
@@ -166,6 +175,8 @@ def language_model_learner(
     learn = LMLearner(dls, model, splitter=splitter, metrics=metrics, cbs=learn_cbs, **learner_kw)
     if pretrained and splitter is not None:
         learn.freeze()
+    if model_spec is not None:
+        learn.model_spec = model_spec
     return learn
 
 

@@ -219,13 +219,17 @@ def _classification_sections(interp: ClassificationInterpretation, top_k: int) -
 def _with_columns(
     rows: pd.DataFrame, interp: ClassificationInterpretation, losses: Any, indices: Any
 ) -> pd.DataFrame:
+    """The result columns first (wide rows scroll), then the item's own columns."""
     vocab = interp.vocab
-    rows = rows.copy()
-    rows["predicted"] = [vocab[int(interp.decoded[i])] for i in indices]
-    rows["actual"] = [vocab[int(interp.targets[i])] for i in indices]
-    rows["loss"] = losses.tolist()
-    rows["probability of actual"] = [float(interp.probs[i, interp.targets[i]]) for i in indices]
-    return rows
+    results = pd.DataFrame(
+        {
+            "predicted": [vocab[int(interp.decoded[i])] for i in indices],
+            "actual": [vocab[int(interp.targets[i])] for i in indices],
+            "loss": losses.tolist(),
+            "probability of actual": [float(interp.probs[i, interp.targets[i]]) for i in indices],
+        }
+    )
+    return pd.concat([results, rows.reset_index(drop=True)], axis=1)
 
 
 def _regression_sections(
@@ -239,9 +243,14 @@ def _regression_sections(
     decode_rows = getattr(learn.dls, "decode_rows", None)
     index = indices.tolist()
     rows = decode_rows(index) if callable(decode_rows) else pd.DataFrame({"item": index})
-    rows["predicted"] = preds[indices].tolist()
-    rows["actual"] = targets[indices].tolist()
-    rows["loss"] = top_losses.tolist()
+    results = pd.DataFrame(
+        {
+            "predicted": preds[indices].tolist(),
+            "actual": targets[indices].tolist(),
+            "loss": top_losses.tolist(),
+        }
+    )
+    rows = pd.concat([results, rows.reset_index(drop=True)], axis=1)
     return [Section("Predictions (validation)", body), Section("Top losses", table_html(rows))]
 
 
@@ -277,6 +286,7 @@ table.facts th { width: 14em; color: #555; font-weight: normal; }
 img { max-width: 100%; display: block; margin: 0.6em 0; }
 pre { background: #f4f4f4; padding: 0.6em; }
 nav a { margin-right: 1em; }
+div.scroll { overflow-x: auto; }
 """
 
 

@@ -35,7 +35,7 @@ def figure_html(fig: Figure, alt: str) -> str:
 
 def table_html(df: pd.DataFrame, float_format: str = "{:.4f}") -> str:
     """A data frame as an HTML table, text escaped, floats with four decimals."""
-    return df.to_html(
+    table = df.to_html(
         index=False,
         escape=True,
         border=0,
@@ -43,6 +43,7 @@ def table_html(df: pd.DataFrame, float_format: str = "{:.4f}") -> str:
         float_format=float_format.format,
         na_rep="",
     )
+    return f'<div class="scroll">{table}</div>'
 
 
 def _fit_starts(fits: Sequence[FitRecord]) -> list[int]:

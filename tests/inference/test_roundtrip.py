@@ -174,3 +174,60 @@ def test_text_roundtrip(tmp_path: Path) -> None:
     assert max_diff(expected, result["learner_probs"]) <= TOL
     assert max_diff(expected[:3], result["single"]) <= TOL
     assert result["predict"] in ("neg", "pos")
+
+
+_LM_SCRIPT = """
+import json, sys
+import torch
+torch.set_num_threads(1)
+from mentor.inference.predictor import Predictor
+model, prompts, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+predictor = Predictor.load(model)
+tokens, dists = predictor.predict_batch(prompts)
+json.dump({"tokens": tokens, "probs": dists.double().tolist(),
+           "text": predictor.generate(prompts[0], n_words=12, temperature=0),
+           "single": predictor.predict(prompts[1])[1].double().tolist()}, open(out, "w"))
+"""
+
+
+@pytest.mark.parametrize("kind", ["awd_lstm", "char_lstm"])
+def test_language_model_roundtrip(kind: str, tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from mentor.text import TextDataLoaders, language_model_learner
+    from mentor.text.models.char_rnn import simple_lstm
+    from mentor.text.models.lm_tools import next_token_logits
+    from mentor.text.tokenize import CharTokenizer
+
+    set_seed(0)
+    rng = np.random.default_rng(0)
+    words = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "far"]
+    texts = [" ".join(rng.choice(words, size=12)) + "." for _ in range(60)]
+    tok = {"tok": CharTokenizer()} if kind == "char_lstm" else {}
+    dls = TextDataLoaders.from_texts(
+        texts[:50], texts[50:], is_lm=True, min_freq=1, bs=4, seq_len=16, device="cpu", **tok
+    )
+    arch = {"arch": simple_lstm} if kind == "char_lstm" else {"size": "tiny"}
+    learn = language_model_learner(dls, **arch)
+    _quiet_fit(learn)
+    prompts = ["the cat sat on", "a dog ran", "mat and"]
+    ids = [dls.numericalize([p])[0].tolist() for p in prompts]
+    ids = [i[:-1] if dls.text_vocab.itos[i[-1]] == "xxeos" else i for i in ids]
+    expected = torch.stack([next_token_logits(learn.model, i).softmax(-1) for i in ids])
+    greedy = learn.predict(prompts[0], n_words=12, temperature=0)
+    file = learn.export(tmp_path / "lm")
+    out = tmp_path / "lm.json"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run(
+        [sys.executable, "-c", _LM_SCRIPT, str(file), json.dumps(prompts), str(out)],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert max_diff(expected, result["probs"]) <= TOL
+    assert max_diff(expected[1], result["single"]) <= TOL
+    assert result["tokens"] == [dls.text_vocab.itos[int(p.argmax())] for p in expected]
+    assert result["text"] == greedy

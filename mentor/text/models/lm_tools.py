@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -30,6 +31,36 @@ def _next_id(
     return int(torch.multinomial(probs, 1, generator=generator).item())
 
 
+@contextlib.contextmanager
+def _fresh_state(model: nn.Module) -> Iterator[None]:
+    """Eval mode, no gradients and a reset state inside; the training mode is restored and
+    the state reset again after (it holds inference tensors that autograd cannot use)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            if isinstance(model, Resettable):
+                model.reset()
+            yield
+    finally:
+        if isinstance(model, Resettable):
+            model.reset()
+        model.train(was_training)
+
+
+def _check_prompt(ids: Sequence[int]) -> None:
+    if len(ids) == 0:
+        raise ValueError("a language model needs a prompt of at least one token; got none")
+
+
+def next_token_logits(model: nn.Module, ids: Sequence[int]) -> Tensor:
+    """The logits `[vocab]` of the token after the prompt `ids`, from a fresh state."""
+    _check_prompt(ids)
+    device = next(model.parameters()).device
+    with _fresh_state(model):
+        return model(torch.tensor([list(ids)], device=device))[0, -1]
+
+
 def generate(
     model: nn.Module,
     ids: Sequence[int],
@@ -54,27 +85,17 @@ def generate(
     Returns:
         The `n_words` new ids (the prompt not included).
     """
-    if len(ids) == 0:
-        raise ValueError("generate needs a prompt of at least one token id; got an empty one")
+    _check_prompt(ids)
     if n_words < 0 or temperature < 0:
         raise ValueError(f"need n_words >= 0 and temperature >= 0, got {n_words}, {temperature}")
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     new_ids: list[int] = []
-    try:
-        with torch.inference_mode():
-            if isinstance(model, Resettable):
-                model.reset()
-            logits = model(torch.tensor([list(ids)], device=device))[0, -1]
-            for step in range(n_words):
-                new_ids.append(_next_id(logits, temperature, no_unk, unk_idx, generator))
-                if step < n_words - 1:
-                    logits = model(torch.tensor([[new_ids[-1]]], device=device))[0, -1]
-    finally:
-        if isinstance(model, Resettable):
-            model.reset()  # the state holds inference tensors that autograd cannot use
-        model.train(was_training)
+    with _fresh_state(model):
+        logits = model(torch.tensor([list(ids)], device=device))[0, -1]
+        for step in range(n_words):
+            new_ids.append(_next_id(logits, temperature, no_unk, unk_idx, generator))
+            if step < n_words - 1:
+                logits = model(torch.tensor([[new_ids[-1]]], device=device))[0, -1]
     return new_ids
 
 

@@ -271,3 +271,25 @@ def test_train_writes_the_report_where_asked(
     assert f"report written to {tmp_path / 'r' / 'report.html'}" in capsys.readouterr().out
     page = (tmp_path / "r" / "report.html").read_text()
     assert "Top losses (validation)" in page and str(tmp_path / "t.mentor") in page
+
+
+def test_predict_with_a_language_model_generates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mentor.core.seed import set_seed
+    from mentor.text import TextDataLoaders, language_model_learner
+
+    set_seed(0)
+    texts = ["the cat sat on the mat .", "the dog ran to the cat ."] * 20
+    dls = TextDataLoaders.from_texts(texts[:32], texts[32:], is_lm=True, min_freq=1, bs=4,
+                                     seq_len=8, device="cpu")  # fmt: skip
+    learn = language_model_learner(dls, size="tiny")
+    learn.progress.show = False
+    learn.fit_one_cycle(2, 1e-2)
+    model = learn.export(tmp_path / "lm")
+    assert main(["predict", str(model), "the cat", "--n-words", "5", "--temperature", "0"]) == 0
+    assert capsys.readouterr().out.strip() == learn.predict("the cat", 5, temperature=0)
+    assert main(["predict", str(model), "the cat", "--top-k", "2"]) == 0
+    prompt, token, prob, top = capsys.readouterr().out.strip().split("\t")
+    assert prompt == "the cat" and token in dls.text_vocab.itos and 0 < float(prob) <= 1
+    assert top.startswith(f"top: {token}:")

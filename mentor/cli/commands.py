@@ -76,6 +76,8 @@ def _plain(value: Any) -> Any:
 def predict_command(args: argparse.Namespace) -> int:
     """Print one line (or JSON object) per input."""
     predictor = load_predictor(args)
+    if args.n_words:
+        return _generate(predictor, args)
     for raw in args.inputs:
         for name, item in _items(predictor, raw):
             decoded, probs = predictor.predict(item)
@@ -94,6 +96,14 @@ def predict_command(args: argparse.Namespace) -> int:
             shown = f"{prob:.4f}" if prob is not None else "-"
             others = "  ".join(f"{c}:{p:.4f}" for c, p in top)
             print(f"{name}\t{label}\t{shown}" + (f"\ttop: {others}" if top else ""))
+    return 0
+
+
+def _generate(predictor: Predictor, args: argparse.Namespace) -> int:
+    """--n-words with a language model: each prompt followed by generated text."""
+    for prompt in args.inputs:
+        text = predictor.generate(prompt, args.n_words, args.temperature, seed=args.seed)
+        print(json.dumps({"input": prompt, "text": text}) if args.json else text)
     return 0
 
 

@@ -207,12 +207,21 @@ def _model_commands(sub: argparse._SubParsersAction) -> None:
         formatter_class=MAN,
         description="Predict each INPUT: an image path, a text string, a CSV "
         "of rows (tabular) or USER,ITEM (collab). Prints INPUT<TAB>label<TAB>"
-        "probability and the top-k classes.",
+        "probability and the top-k classes. For a language model the label is the "
+        "next token; with --n-words N it prints each prompt continued by N tokens.",
     )
     p.add_argument("model", metavar="MODEL", help="a .mentor file")
     p.add_argument("inputs", metavar="INPUT", nargs="+", help="items to predict")
     p.add_argument("--top-k", type=int, default=3, help="classes to show (default: 3)")
     p.add_argument("--json", action="store_true", help="one JSON object per input")
+    p.add_argument(
+        "--n-words",
+        type=int,
+        default=0,
+        help="language models: generate this many tokens after each INPUT prompt",
+    )
+    p.add_argument("--temperature", type=float, default=0.75, help="sampling (0.75)")
+    p.add_argument("--seed", type=int, default=None, help="seed for sampling (none)")
     p.set_defaults(command="predict")
 
     p = sub.add_parser(

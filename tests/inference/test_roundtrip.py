@@ -71,11 +71,12 @@ def test_tabular_roundtrip(tmp_path: Path) -> None:
     set_seed(0)
     df = _tabular_frame()
     df.loc[70, "color"] = "purple"  # unseen in training: coded 0
-    dls = TabularDataLoaders.from_df(
-        df, procs=[Categorify, FillMissing, Normalize], cat_names=["color", "size"],
-        cont_names=["x", "z"], y_names="label", valid_idx=list(range(60, 80)), bs=16,
-        device="cpu",
-    )  # fmt: skip
+    with pytest.warns(UserWarning, match=r"'color': \['purple'\]"):
+        dls = TabularDataLoaders.from_df(
+            df, procs=[Categorify, FillMissing, Normalize], cat_names=["color", "size"],
+            cont_names=["x", "z"], y_names="label", valid_idx=list(range(60, 80)), bs=16,
+            device="cpu",
+        )  # fmt: skip
     learn = tabular_learner(dls, layers=[8, 4])
     _quiet_fit(learn)
     expected = learn.get_preds()[0]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -38,3 +40,18 @@ def tiny_folder(source: Path, dest: Path, n_train: int, n_valid: int) -> Path:
             for file in sorted((source / split / label).glob("*.png"))[:n]:
                 shutil.copy(file, target / file.name)
     return dest
+
+
+def tabular_frame(n: int = 80) -> pd.DataFrame:
+    """Seeded rows with categorical (color, size), continuous (x with NaNs, z) columns and a
+    yes/no label, for tabular tests."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=n)
+    x[::7] = np.nan
+    return pd.DataFrame({
+        "color": rng.choice(["red", "green", "blue"], size=n),
+        "size": rng.integers(1, 4, size=n),
+        "x": x,
+        "z": rng.uniform(0, 10, size=n),
+        "label": np.where(rng.normal(size=n) > 0, "yes", "no"),
+    })  # fmt: skip

@@ -14,7 +14,7 @@ from torch import nn
 from mentor.core.seed import set_seed
 from mentor.inference.onnx_export import OnnxExport, export_onnx, onnx_feeds
 from mentor.train import Learner
-from tests.helpers import tiny_classifier, tiny_folder
+from tests.helpers import tabular_frame, tiny_classifier, tiny_folder
 
 pytest.importorskip("onnx")
 onnxruntime = pytest.importorskip("onnxruntime")
@@ -64,25 +64,12 @@ def test_vision_export_matches_pytorch_at_another_batch_size(
     assert float(np.abs(got - expected.numpy()).max()) <= TOL
 
 
-def _tabular_frame(n: int = 80) -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=n)
-    x[::7] = np.nan
-    return pd.DataFrame({
-        "color": rng.choice(["red", "green", "blue"], size=n),
-        "size": rng.integers(1, 4, size=n),
-        "x": x,
-        "z": rng.uniform(0, 10, size=n),
-        "label": np.where(rng.normal(size=n) > 0, "yes", "no"),
-    })  # fmt: skip
-
-
 def _tabular_learner(cat_names: list[str], cont_names: list[str]) -> tuple[Learner, pd.DataFrame]:
     from mentor.tabular import Categorify, FillMissing, TabularDataLoaders, tabular_learner
     from mentor.tabular.preprocess import Normalize
 
     set_seed(0)
-    df = _tabular_frame()
+    df = tabular_frame()
     dls = TabularDataLoaders.from_df(
         df, procs=[Categorify, FillMissing, Normalize], cat_names=cat_names,
         cont_names=cont_names, y_names="label", valid_idx=list(range(60, 80)), bs=8,

@@ -12,7 +12,7 @@ import torch
 
 from mentor.core.seed import set_seed
 from mentor.inference.predictor import Predictor
-from tests.helpers import tiny_folder
+from tests.helpers import tabular_frame, tiny_folder
 from tests.inference.roundtrip import fresh_process_predictions, max_diff
 
 TOL = 1e-6
@@ -51,25 +51,12 @@ def test_vision_roundtrip(mnist_tiny: Path, tmp_path: Path) -> None:
     assert max_diff(expected[0], predictor.predict(image_bytes)[1].tolist()) <= TOL
 
 
-def _tabular_frame(n: int = 80) -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=n)
-    x[::7] = np.nan
-    return pd.DataFrame({
-        "color": rng.choice(["red", "green", "blue"], size=n),
-        "size": rng.integers(1, 4, size=n),
-        "x": x,
-        "z": rng.uniform(0, 10, size=n),
-        "label": np.where(rng.normal(size=n) > 0, "yes", "no"),
-    })  # fmt: skip
-
-
 def test_tabular_roundtrip(tmp_path: Path) -> None:
     from mentor.tabular import Categorify, FillMissing, TabularDataLoaders, tabular_learner
     from mentor.tabular.preprocess import Normalize
 
     set_seed(0)
-    df = _tabular_frame()
+    df = tabular_frame()
     df.loc[70, "color"] = "purple"  # unseen in training: coded 0
     with pytest.warns(UserWarning, match=r"'color': \['purple'\]"):
         dls = TabularDataLoaders.from_df(
@@ -95,7 +82,7 @@ def test_tabular_row_encoder_matches_the_preprocessor(tmp_path: Path) -> None:
     from mentor.inference.tabular_rows import TabularRowEncoder
     from mentor.tabular.preprocess import Categorify, FillMissing, Normalize, TabularPreprocessor
 
-    df = _tabular_frame()
+    df = tabular_frame()
     pre = TabularPreprocessor([Categorify, FillMissing, Normalize], ["color", "size"], ["x", "z"])
     pre.setup(df.iloc[:60])
     test = df.iloc[60:].copy()

@@ -141,11 +141,6 @@ def descent(losses: np.ndarray) -> tuple[int, int]:
     return int(np.argmax(losses[: lowest + 1])), lowest
 
 
-def _first_below(losses: np.ndarray, start: int, level: float) -> int:
-    """The first index from `start` on whose loss is at or below `level`."""
-    return start + int(np.argmax(losses[start:] <= level))
-
-
 def minimum(lrs: np.ndarray, losses: np.ndarray) -> float:
     """A tenth of the learning rate at the lowest loss (the lowest loss is already too fast)."""
     return float(lrs[int(np.argmin(losses))] / 10)

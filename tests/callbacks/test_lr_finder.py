@@ -201,3 +201,14 @@ def test_valley_on_mnist_cnn(mnist_sample: tuple[torch.Tensor, ...]) -> None:
     assert result.valley is not None and 1e-4 <= result.valley <= 1
     assert result.steep is not None and result.minimum is not None
     assert result.valley < result.minimum * 10  # below the lowest-loss learning rate
+
+
+def test_valley_ignores_a_noisy_dip_before_the_real_descent() -> None:
+    lrs = np.logspace(-6, 0, 61)
+    losses = np.full(61, 2.0)
+    losses[5] = 1.7  # one noisy dip on the plateau, below the halfway level of 1.75
+    losses[40:56] = np.linspace(2.0, 1.5, 16)  # the real descent, 1e-2 to 2.5e-1
+    losses[56:] = 3.0  # divergence
+    picked = valley(lrs, losses)
+    assert lrs[40] < picked < lrs[55]
+    assert losses[list(lrs).index(picked)] <= 1.75

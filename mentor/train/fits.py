@@ -171,12 +171,13 @@ def fine_tune_stages(
     pct_start: float = 0.3,
     div: float = 5.0,
 ) -> list[FitStage]:
-    """The fits of `fine_tune`: the head for `freeze_epochs` (skipped when 0), then everything
-    with discriminative learning rates from `base_lr / 2 / lr_mult` to `base_lr / 2`."""
+    """The fits of `fine_tune`: the head for `freeze_epochs`, then everything with
+    discriminative learning rates from `base_lr / 2 / lr_mult` to `base_lr / 2`; a fit of 0
+    epochs is left out (`fine_tune(0)` trains the head only)."""
     head = FitStage(True, freeze_epochs, slice(base_lr), pct_start=0.99)
     half = base_lr / 2
     body = FitStage(False, epochs, slice(half / lr_mult, half), pct_start=pct_start, div=div)
-    return [head, body] if freeze_epochs > 0 else [body]
+    return [stage for stage in (head, body) if stage.n_epoch > 0]
 
 
 def run_stage(learn: Learner, stage: FitStage, **fit_kw: Any) -> None:

@@ -16,7 +16,8 @@ import html
 import inspect
 import io
 import tempfile
-from collections.abc import Iterable
+import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,18 +76,33 @@ def write_report(
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    parts = [
-        _data_section(learn),
-        _examples_section(learn),
-        _lr_find_section(learn),
-        *_training_sections(learn),
-        *_interpretation_sections(learn, top_k),
-        _export_section(export_path),
+    builders: list[tuple[str, Callable[[], Section | list[Section] | None]]] = [
+        ("Data", lambda: _data_section(learn)),
+        ("Examples (training data)", lambda: _examples_section(learn)),
+        ("Learning-rate finder", lambda: _lr_find_section(learn)),
+        ("Training", lambda: _training_sections(learn)),
+        ("Validation results", lambda: _interpretation_sections(learn, top_k)),
+        ("Export", lambda: _export_section(export_path)),
     ]
-    sections = [section for section in parts if section is not None]
+    sections: list[Section] = []
+    for name, build in builders:
+        built = _drawn(name, build)
+        sections += built if isinstance(built, list) else [built] if built is not None else []
     file = folder / "report.html"
     file.write_text(_page(title, _facts_html(_run_facts(learn)), sections), encoding="utf-8")
     return file
+
+
+def _drawn(
+    name: str, build: Callable[[], Section | list[Section] | None]
+) -> Section | list[Section] | None:
+    """What `build` makes; a part that fails (data it can't show, say) becomes a section
+    that names the error, with a warning, so the rest of the report is still written."""
+    try:
+        return build()
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError) as err:
+        warnings.warn(f"report: the {name!r} part could not be drawn: {err}", stacklevel=3)
+        return Section(name, f"<p>Could not be drawn: {html.escape(str(err))}</p>")
 
 
 # ----- sections -----

@@ -296,3 +296,18 @@ def test_fit_flat_cos_is_flat_then_anneals() -> None:
         assert lrs[index] == pytest.approx(expected, rel=1e-9), index
     # the last batch (pos 0.95) is 80% down the cosine: (1 + cos(0.8 pi)) / 2 = 0.095 of lr
     assert 0.09 * lr < lrs[-1] < 0.1 * lr
+
+
+@pytest.mark.parametrize(("epochs", "freeze_epochs", "fits"), [(0, 1, [True]), (2, 0, [False])])
+def test_fine_tune_leaves_out_a_fit_of_no_epochs(
+    epochs: int, freeze_epochs: int, fits: list[bool]
+) -> None:
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+
+    def splitter(m: nn.Module) -> list[list[nn.Parameter]]:
+        return [list(m[0].parameters()), list(m[2].parameters())]
+
+    per_fit = PerFit()
+    learn = make_learner(model=model, splitter=splitter, cbs=[per_fit])
+    learn.fine_tune(epochs, 1e-2, freeze_epochs=freeze_epochs)
+    assert per_fit.frozen == fits and len(learn.recorder.fits) == len(fits)

@@ -161,3 +161,17 @@ def test_plot_lr_find_needs_a_sweep() -> None:
     learn = tiny_classifier()
     with pytest.raises(ValueError, match="run learn.lr_find"):
         learn.recorder.plot_lr_find()
+
+
+def test_a_part_that_fails_is_named_and_the_rest_is_written(tmp_path: Path) -> None:
+    learn = tiny_classifier(tmp_path)
+    learn.fit(1)
+
+    def broken_show_batch() -> None:
+        raise ValueError("this data can't be shown")
+
+    learn.dls.show_batch = broken_show_batch  # type: ignore[attr-defined]
+    with pytest.warns(UserWarning, match="'Examples \\(training data\\)' part could not be drawn"):
+        page = learn.report(tmp_path).read_text()
+    assert "Could not be drawn: this data can&#x27;t be shown" in page
+    assert "Epochs" in _sections(page) and "Confusion" in _sections(page)

@@ -119,10 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     print("most confused (actual, predicted, count):", confused or "no pair twice")
     print("predictions on validation images:")
     predict_some(learn, digits, list(dls.valid_ds.items[:5]))
+    report = learn.report(out, title="mentor demo: xresnet18 on sklearn digits")
     seconds = time.perf_counter() - start
     print(
         f"validation accuracy: {acc:.4f} (target >= 0.97) in {seconds:.0f} s; figures in "
-        f"{out}/: batch, lr_find, loss, confusion_matrix, top_losses"
+        f"{out}/: batch, lr_find, loss, confusion_matrix, top_losses, and all of it in {report}"
     )
     return 0 if acc >= 0.97 else 1
 

@@ -214,6 +214,18 @@ def _interrupted_then_resumed(
     assert main([*args, "--out", str(out), "--resume"]) == 0
 
 
+def test_a_new_run_says_it_replaces_an_interrupted_one(
+    table_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "t.mentor"
+    (tmp_path / "t.checkpoints").mkdir()
+    (tmp_path / "t.checkpoints" / "run.json").write_text('{"lr": 0.01, "options": {}}')
+    args = ["train", "tabular", str(table_csv), "--target", "label", *FAST, "--lr", "1e-2"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert "--resume would have continued it" in capsys.readouterr().err
+    assert out.exists() and not (tmp_path / "t.checkpoints").exists()
+
+
 def test_resume_continues_an_interrupted_run_exactly(
     table_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

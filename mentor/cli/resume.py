@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,15 @@ class TrainingRun:
 
     @classmethod
     def start(cls, args: argparse.Namespace, lr: float) -> TrainingRun:
-        """A new run (an earlier one's checkpoints for the same --out are replaced)."""
+        """A new run (an earlier one's checkpoints for the same --out are replaced, with a
+        note on stderr: that run could have been continued with --resume)."""
         folder = cls.folder_for(args.out)
+        if (folder / RUN_FILE).exists():
+            print(
+                f"mentor: note: starting over; the interrupted run in {str(folder)!r} is "
+                "replaced (--resume would have continued it)",
+                file=sys.stderr,
+            )
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         run = cls(folder, lr, _shaping(args))

@@ -25,6 +25,7 @@ from mentor.text import (
     language_model_learner,
     text_classifier_learner,
 )
+from mentor.train import Callback, CancelValidate
 
 MAX_VOCAB = 8000  # the softmax over the vocabulary is most of a CPU language model's time
 
@@ -42,6 +43,22 @@ class Recipe:
     bs: int = 32
     clas_bs: int = 32
     moms: tuple[float, float, float] = (0.95, 0.85, 0.95)
+    # validate after every epoch (False: only after the very last; validation changes no
+    # weight and draws no random number, so the final accuracy is the same, sooner)
+    validate_stages: bool = True
+
+
+class SkipValidation(Callback):
+    """Skips validation: in every epoch of a fit (`final=False`), or in all but its last."""
+
+    def __init__(self, final: bool) -> None:
+        super().__init__()
+        self.final = final
+
+    def before_validate(self) -> None:
+        """Skip, unless this is the last epoch of the final fit."""
+        if not (self.final and self.learn.epoch == self.learn.n_epoch - 1):
+            raise CancelValidate()
 
 
 @dataclass
@@ -71,14 +88,16 @@ def classifier(dls: TextDataLoaders, path: Path, recipe: Recipe) -> TextLearner:
     learn = text_classifier_learner(dls, AWD_LSTM, drop_mult=recipe.clas_drop_mult, path=path)
     learn.load_encoder("encoder")
     moms = recipe.moms
-    learn.fit_one_cycle(1, 2e-2, moms=moms)
+    cbs = [] if recipe.validate_stages else [SkipValidation(final=False)]
+    learn.fit_one_cycle(1, 2e-2, moms=moms, cbs=cbs)
     learn.freeze_to(-2)
-    learn.fit_one_cycle(1, slice(1e-2 / 2.6**4, 1e-2), moms=moms)
+    learn.fit_one_cycle(1, slice(1e-2 / 2.6**4, 1e-2), moms=moms, cbs=cbs)
     learn.freeze_to(-3)
-    learn.fit_one_cycle(1, slice(5e-3 / 2.6**4, 5e-3), moms=moms)
+    learn.fit_one_cycle(1, slice(5e-3 / 2.6**4, 5e-3), moms=moms, cbs=cbs)
     learn.unfreeze()
     lr = recipe.unfrozen_lr
-    learn.fit_one_cycle(recipe.unfrozen_epochs, slice(lr / 2.6**4, lr), moms=moms)
+    last = [] if recipe.validate_stages else [SkipValidation(final=True)]
+    learn.fit_one_cycle(recipe.unfrozen_epochs, slice(lr / 2.6**4, lr), moms=moms, cbs=last)
     return learn
 
 

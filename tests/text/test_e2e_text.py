@@ -46,7 +46,8 @@ def test_char_lstm_on_nietzsche_learns_english_looking_text() -> None:
 def test_ulmfit_from_scratch_on_review_polarity(tmp_path: Path) -> None:
     set_seed(42)  # as `python -m examples.ulmfit`
     start = time.perf_counter()
-    result = ulmfit.review_polarity(tmp_path)
+    # the example's recipe; only the intermediate stages' validation is skipped (CI time)
+    result = ulmfit.review_polarity(tmp_path, ulmfit.Recipe(validate_stages=False))
     seconds = time.perf_counter() - start
     print(f"review_polarity: {result}, {seconds:.0f} s")
     # the issue asks 0.70: measured 0.685 with this seed, 0.65-0.735 over seeds (mean about

@@ -125,10 +125,9 @@ class Predictor:
                 f"this is a {self.application} model; generating text needs a language model "
                 "(exported from language_model_learner)"
             )
-        ids = self.inputs.ids(text).tolist()  # type: ignore[attr-defined]
-        if ids and self.vocab[ids[-1]] == "xxeos":
-            ids = ids[:-1]
-        return list(ids)
+        from mentor.text.models.lm_tools import prompt_ids
+
+        return prompt_ids(self.inputs.ids(text).tolist(), self.vocab)  # type: ignore[attr-defined]
 
     def _next_token(self, text: Any) -> tuple[str, Tensor]:
         """The most likely next token after `text`, and the distribution over the tokens."""
@@ -157,15 +156,13 @@ class Predictor:
             >>> Predictor.load("wiki_lm.mentor").generate("The history of", 30, 0.75)
         """
         from mentor.text.models.lm_tools import generate
-        from mentor.text.tokenize import CharTokenizer, detokenize
+        from mentor.text.tokenize import decode_tokens
 
         ids = self._prompt(text)
         generator = None if seed is None else torch.Generator(self.device).manual_seed(seed)
         new = generate(self.model, ids, n_words, temperature, no_unk, generator=generator)
-        tokens = [self.vocab[i] for i in ids + new if self.vocab[i] != "xxpad"]
-        if isinstance(self.inputs.tokenizer, CharTokenizer):  # type: ignore[attr-defined]
-            return "".join(t for t in tokens if not t.startswith("xx"))
-        return detokenize(tokens)
+        tokenizer = self.inputs.tokenizer  # type: ignore[attr-defined]
+        return decode_tokens([self.vocab[i] for i in ids + new], tokenizer)
 
 
 __all__ = ["Predictor"]

@@ -17,7 +17,7 @@ from mentor.data.items import get_files
 from mentor.data.loaders import DataLoaders
 from mentor.data.splitters import ColSplitter, RandomSplitter
 from mentor.text.loaders import LMLoader, SortedTextLoader
-from mentor.text.tokenize import FLD, PAD, CharTokenizer, Tokenizer, detokenize
+from mentor.text.tokenize import FLD, PAD, CharTokenizer, Tokenizer, decode_tokens
 from mentor.text.vocab import Vocab
 
 AnyTokenizer = Tokenizer | CharTokenizer
@@ -265,10 +265,7 @@ class TextDataLoaders(DataLoaders):
 
     def decode_text(self, ids: Any) -> str:
         """Readable text from token ids (padding dropped)."""
-        tokens = [t for t in self.text_vocab.textify(ids) if t != PAD]
-        if isinstance(self.tokenizer, CharTokenizer):
-            return "".join(t for t in tokens if not t.startswith("xx"))
-        return detokenize(tokens)
+        return decode_tokens(self.text_vocab.textify(ids), self.tokenizer)
 
     def show_batch(self, n: int = 6, max_chars: int = 300, split: str = "train") -> pd.DataFrame:
         """A table of `n` texts of a batch (decoded, cut at `max_chars`) with their labels

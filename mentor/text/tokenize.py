@@ -466,3 +466,12 @@ class CharTokenizer:
         if data.get("type") != "CharTokenizer":
             raise ValueError(f"{data.get('type')!r} settings can't build a CharTokenizer")
         return cls(add_bos=data["add_bos"], rules=data.get("rules"))
+
+
+def decode_tokens(tokens: Sequence[str], tokenizer: Any) -> str:
+    """Readable text from tokens, padding dropped: joined characters for a `CharTokenizer`
+    (markers dropped), `detokenize` for word tokens."""
+    kept = [t for t in tokens if t != PAD]
+    if isinstance(tokenizer, CharTokenizer):
+        return "".join(t for t in kept if not t.startswith("xx"))
+    return detokenize(kept)

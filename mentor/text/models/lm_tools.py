@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from mentor.text.models.core import Resettable
+from mentor.text.tokenize import EOS
 
 # keys (suffixes) whose first dimension runs over the vocabulary
 VOCAB_ROW_KEYS = ("encoder.weight", "encoder_dp.emb.weight", "decoder.weight", "decoder.bias")
@@ -51,6 +52,13 @@ def _fresh_state(model: nn.Module) -> Iterator[None]:
 def _check_prompt(ids: Sequence[int]) -> None:
     if len(ids) == 0:
         raise ValueError("a language model needs a prompt of at least one token; got none")
+
+
+def prompt_ids(ids: Sequence[int], itos: Sequence[str]) -> list[int]:
+    """A prompt's token ids without the closing `xxeos` the tokenizer may add: generation
+    continues the text rather than starting a new one."""
+    ids = list(ids)
+    return ids[:-1] if ids and itos[ids[-1]] == EOS else ids
 
 
 def next_token_logits(model: nn.Module, ids: Sequence[int]) -> Tensor:

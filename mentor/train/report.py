@@ -235,17 +235,20 @@ def _classification_sections(interp: ClassificationInterpretation, top_k: int) -
 def _with_columns(
     rows: pd.DataFrame, interp: ClassificationInterpretation, losses: Any, indices: Any
 ) -> pd.DataFrame:
-    """The result columns first (wide rows scroll), then the item's own columns."""
+    """The items' rows behind the classification results."""
     vocab = interp.vocab
-    results = pd.DataFrame(
-        {
-            "predicted": [vocab[int(interp.decoded[i])] for i in indices],
-            "actual": [vocab[int(interp.targets[i])] for i in indices],
-            "loss": losses.tolist(),
-            "probability of actual": [float(interp.probs[i, interp.targets[i]]) for i in indices],
-        }
-    )
-    return pd.concat([results, rows.reset_index(drop=True)], axis=1)
+    results = {
+        "predicted": [vocab[int(interp.decoded[i])] for i in indices],
+        "actual": [vocab[int(interp.targets[i])] for i in indices],
+        "loss": losses.tolist(),
+        "probability of actual": [float(interp.probs[i, interp.targets[i]]) for i in indices],
+    }
+    return _results_first(results, rows)
+
+
+def _results_first(results: dict[str, list[Any]], rows: pd.DataFrame) -> pd.DataFrame:
+    """The result columns first (wide rows scroll), then the items' own columns."""
+    return pd.concat([pd.DataFrame(results), rows.reset_index(drop=True)], axis=1)
 
 
 def _regression_sections(
@@ -259,14 +262,12 @@ def _regression_sections(
     decode_rows = getattr(learn.dls, "decode_rows", None)
     index = indices.tolist()
     rows = decode_rows(index) if callable(decode_rows) else pd.DataFrame({"item": index})
-    results = pd.DataFrame(
-        {
-            "predicted": preds[indices].tolist(),
-            "actual": targets[indices].tolist(),
-            "loss": top_losses.tolist(),
-        }
-    )
-    rows = pd.concat([results, rows.reset_index(drop=True)], axis=1)
+    results = {
+        "predicted": preds[indices].tolist(),
+        "actual": targets[indices].tolist(),
+        "loss": top_losses.tolist(),
+    }
+    rows = _results_first(results, rows)
     return [Section("Predictions (validation)", body), Section("Top losses", table_html(rows))]
 
 

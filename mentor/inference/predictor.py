@@ -155,8 +155,8 @@ class Predictor:
         Example:
             >>> Predictor.load("wiki_lm.mentor").generate("The history of", 30, 0.75)
         """
+        from mentor.text.detokenize import decode_tokens
         from mentor.text.models.lm_tools import generate
-        from mentor.text.tokenize import decode_tokens
 
         ids = self._prompt(text)
         generator = None if seed is None else torch.Generator(self.device).manual_seed(seed)

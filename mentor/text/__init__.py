@@ -5,6 +5,7 @@ from mentor.text.backends import SentencePieceTokenizer, SpacyTokenizer
 from mentor.text.block import TextBlock
 from mentor.text.callbacks import ModelResetter, RNNRegularizer
 from mentor.text.data import TextDataLoaders, read_text_files
+from mentor.text.detokenize import detokenize
 from mentor.text.learner import (
     LMLearner,
     TextLearner,
@@ -38,7 +39,6 @@ from mentor.text.tokenize import (
     UNK,
     CharTokenizer,
     Tokenizer,
-    detokenize,
 )
 from mentor.text.vocab import Vocab
 

@@ -16,8 +16,9 @@ from mentor.data.blocks import CategoryBlock, MultiCategoryBlock, TransformBlock
 from mentor.data.items import get_files
 from mentor.data.loaders import DataLoaders
 from mentor.data.splitters import ColSplitter, RandomSplitter
+from mentor.text.detokenize import decode_tokens
 from mentor.text.loaders import LMLoader, SortedTextLoader
-from mentor.text.tokenize import FLD, PAD, CharTokenizer, Tokenizer, decode_tokens
+from mentor.text.tokenize import FLD, PAD, CharTokenizer, Tokenizer
 from mentor.text.vocab import Vocab
 
 AnyTokenizer = Tokenizer | CharTokenizer

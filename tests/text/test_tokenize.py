@@ -9,12 +9,12 @@ import pytest
 
 from mentor.text import backends
 from mentor.text import tokenize as tk
+from mentor.text.detokenize import detokenize
 from mentor.text.tokenize import (
     RULES,
     SPECIAL_TOKENS,
     CharTokenizer,
     Tokenizer,
-    detokenize,
     fix_html,
     lowercase,
     replace_all_caps,

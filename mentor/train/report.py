@@ -84,25 +84,24 @@ def write_report(
         ("Validation results", lambda: _interpretation_sections(learn, top_k)),
         ("Export", lambda: _export_section(export_path)),
     ]
-    sections: list[Section] = []
-    for name, build in builders:
-        built = _drawn(name, build)
-        sections += built if isinstance(built, list) else [built] if built is not None else []
+    sections = [section for name, build in builders for section in _drawn(name, build)]
     file = folder / "report.html"
     file.write_text(_page(title, _facts_html(_run_facts(learn)), sections), encoding="utf-8")
     return file
 
 
-def _drawn(
-    name: str, build: Callable[[], Section | list[Section] | None]
-) -> Section | list[Section] | None:
-    """What `build` makes; a part that fails (data it can't show, say) becomes a section
-    that names the error, with a warning, so the rest of the report is still written."""
+def _drawn(name: str, build: Callable[[], Section | list[Section] | None]) -> list[Section]:
+    """The sections `build` makes (none for None); a part that fails (data it can't show,
+    say) becomes a section that names the error, with a warning, so the rest of the report
+    is still written."""
     try:
-        return build()
+        built = build()
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError) as err:
         warnings.warn(f"report: the {name!r} part could not be drawn: {err}", stacklevel=3)
-        return Section(name, f"<p>Could not be drawn: {html.escape(str(err))}</p>")
+        return [Section(name, f"<p>Could not be drawn: {html.escape(str(err))}</p>")]
+    if built is None:
+        return []
+    return built if isinstance(built, list) else [built]
 
 
 # ----- sections -----
@@ -223,10 +222,9 @@ def _classification_sections(interp: ClassificationInterpretation, top_k: int) -
     if len(confused):
         summary += "<h3>Most confused</h3>" + table_html(confused)
     losses, indices = interp.top_losses(top_k)
-    decode_rows = getattr(interp.learn.dls, "decode_rows", None) if interp.learn else None
-    if callable(decode_rows):
-        table = _with_columns(decode_rows(indices.tolist()), interp, losses, indices)
-        top = table_html(table)
+    rows = _item_rows(interp.learn.dls, indices.tolist()) if interp.learn else None
+    if rows is not None:
+        top = table_html(_with_columns(rows, interp, losses, indices))
     else:
         top = figure_html(interp.plot_top_losses(top_k), "items with the highest loss")
     return [Section("Confusion", summary), Section("Top losses (validation)", top)]
@@ -246,6 +244,13 @@ def _with_columns(
     return _results_first(results, rows)
 
 
+def _item_rows(dls: Any, index: list[int]) -> pd.DataFrame | None:
+    """The validation items at `index` as table rows, when the data can decode them
+    (`decode_rows` of tabular, collab and text loaders); None otherwise."""
+    decode_rows = getattr(dls, "decode_rows", None)
+    return decode_rows(index) if callable(decode_rows) else None
+
+
 def _results_first(results: dict[str, list[Any]], rows: pd.DataFrame) -> pd.DataFrame:
     """The result columns first (wide rows scroll), then the items' own columns."""
     return pd.concat([pd.DataFrame(results), rows.reset_index(drop=True)], axis=1)
@@ -259,9 +264,9 @@ def _regression_sections(
     body = f"<p>Validation MSE {mse:.4f}, MAE {mae:.4f} on {len(targets):,} items.</p>"
     body += figure_html(plot_regression(preds.numpy(), targets.numpy()), "predicted vs actual")
     top_losses, indices = losses.flatten().topk(min(top_k, len(losses)))
-    decode_rows = getattr(learn.dls, "decode_rows", None)
     index = indices.tolist()
-    rows = decode_rows(index) if callable(decode_rows) else pd.DataFrame({"item": index})
+    rows = _item_rows(learn.dls, index)
+    rows = pd.DataFrame({"item": index}) if rows is None else rows
     results = {
         "predicted": preds[indices].tolist(),
         "actual": targets[indices].tolist(),

@@ -34,10 +34,8 @@ MAX_VOCAB = 8000  # the softmax over the vocabulary is most of a CPU language mo
 class Recipe:
     """The knobs of a run: epochs of each stage, their learning rates and dropouts.
 
-    On review_polarity, a second language-model epoch (perplexity 136 -> 107) and the
-    language model's lighter dropout for the classifier too (`drop_mult` 0.3 instead of
-    `text_classifier_learner`'s default 0.5) each add about 0.01-0.02 to the classifier's
-    accuracy on the CPU-sized model; see the README's results table.
+    On review_polarity, the second language-model epoch (perplexity 136 -> 107) lifts the
+    classifier's mean accuracy over seeds from 0.69 to 0.715; see the README's results.
     """
 
     lm_epochs: int = 2
@@ -45,7 +43,7 @@ class Recipe:
     lm_drop_mult: float = 0.3
     unfrozen_epochs: int = 3
     unfrozen_lr: float = 2e-3
-    clas_drop_mult: float = 0.3
+    clas_drop_mult: float = 0.5
     bs: int = 32
     clas_bs: int = 32
     moms: tuple[float, float, float] = (0.95, 0.85, 0.95)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from mentor.text import (
     AWD_LSTM,
     TextDataLoaders,
     TextLearner,
+    Vocab,
     language_model_learner,
     text_classifier_learner,
 )
@@ -76,14 +78,13 @@ class Result:
     vocab_size: int
 
 
-def language_model(dls_lm: TextDataLoaders, path: Path, recipe: Recipe) -> tuple[float, float]:
-    """Train the language model, save its encoder as 'encoder'; returns (seconds, perplexity)."""
-    start = time.perf_counter()
+def language_model(dls_lm: TextDataLoaders, path: Path, recipe: Recipe) -> float:
+    """Train the language model, save its encoder as 'encoder'; returns its perplexity."""
     learn = language_model_learner(dls_lm, AWD_LSTM, drop_mult=recipe.lm_drop_mult, path=path)
     learn.fit_one_cycle(recipe.lm_epochs, recipe.lm_lr, moms=recipe.moms)
     learn.save_encoder("encoder")
     print(learn.predict("This movie is", n_words=20, temperature=0.75))
-    return time.perf_counter() - start, float(learn.recorder.values[-1]["perplexity"])
+    return float(learn.recorder.values[-1]["perplexity"])
 
 
 def classifier(dls: TextDataLoaders, path: Path, recipe: Recipe) -> TextLearner:
@@ -105,44 +106,50 @@ def classifier(dls: TextDataLoaders, path: Path, recipe: Recipe) -> TextLearner:
     return learn
 
 
-def review_polarity(path: Path, recipe: Recipe | None = None) -> Result:
-    """The pipeline on review_polarity's folders (pos / neg), 20% validation."""
-    recipe = recipe or Recipe()
-    bs = recipe.bs
-    root = untar_data("review_polarity") / "txt_sentoken"
+def _pipeline(
+    path: Path,
+    recipe: Recipe,
+    lm_data: Callable[[int], TextDataLoaders],
+    clas_data: Callable[[Vocab, int], TextDataLoaders],
+) -> Result:
+    """The language model on `lm_data(bs)`, then the classifier on `clas_data(vocab, bs)`
+    with the language model's vocabulary; each stage's time includes building its data."""
     start = time.perf_counter()
-    dls_lm = TextDataLoaders.from_folder(
-        root, valid_pct=0.1, seed=42, is_lm=True, bs=bs, max_vocab=MAX_VOCAB
-    )
-    lm_seconds, perplexity = language_model(dls_lm, path, recipe)
+    dls_lm = lm_data(recipe.bs)
+    perplexity = language_model(dls_lm, path, recipe)
     lm_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    dls = TextDataLoaders.from_folder(root, valid_pct=0.2, seed=42, text_vocab=dls_lm.text_vocab,
-                                      bs=recipe.clas_bs)  # fmt: skip
-    learn = classifier(dls, path, recipe)
+    learn = classifier(clas_data(dls_lm.text_vocab, recipe.clas_bs), path, recipe)
     seconds = time.perf_counter() - start
     accuracy = float(learn.recorder.values[-1]["accuracy"])
     return Result(lm_seconds, perplexity, seconds, accuracy, len(dls_lm.text_vocab))
+
+
+def review_polarity(path: Path, recipe: Recipe | None = None) -> Result:
+    """The pipeline on review_polarity's folders (pos / neg), 20% validation."""
+    root = untar_data("review_polarity") / "txt_sentoken"
+    return _pipeline(
+        path,
+        recipe or Recipe(),
+        lambda bs: TextDataLoaders.from_folder(root, valid_pct=0.1, seed=42, is_lm=True, bs=bs,
+                                               max_vocab=MAX_VOCAB),
+        lambda vocab, bs: TextDataLoaders.from_folder(root, valid_pct=0.2, seed=42,
+                                                      text_vocab=vocab, bs=bs),
+    )  # fmt: skip
 
 
 def imdb(path: Path, recipe: Recipe | None = None) -> Result:
     """The pipeline on imdb_sample: the language model on all 1,000 texts (10% to validate
     it), the classifier on the csv's own split."""
-    recipe = recipe or Recipe()
-    bs = recipe.bs
     df = pd.read_csv(untar_data("imdb_sample") / "texts.csv")
-    start = time.perf_counter()
-    dls_lm = TextDataLoaders.from_df(df, text_col="text", is_lm=True, valid_pct=0.1, seed=42,
-                                     bs=bs, max_vocab=MAX_VOCAB)  # fmt: skip
-    lm_seconds, perplexity = language_model(dls_lm, path, recipe)
-    lm_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    dls = TextDataLoaders.from_df(df, text_col="text", label_col="label", valid_col="is_valid",
-                                  text_vocab=dls_lm.text_vocab, bs=recipe.clas_bs)  # fmt: skip
-    learn = classifier(dls, path, recipe)
-    seconds = time.perf_counter() - start
-    accuracy = float(learn.recorder.values[-1]["accuracy"])
-    return Result(lm_seconds, perplexity, seconds, accuracy, len(dls_lm.text_vocab))
+    return _pipeline(
+        path,
+        recipe or Recipe(),
+        lambda bs: TextDataLoaders.from_df(df, text_col="text", is_lm=True, valid_pct=0.1,
+                                           seed=42, bs=bs, max_vocab=MAX_VOCAB),
+        lambda vocab, bs: TextDataLoaders.from_df(df, text_col="text", label_col="label",
+                                                  valid_col="is_valid", text_vocab=vocab, bs=bs),
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

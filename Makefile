@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(PY) -m bench.overhead
 	$(PY) -m bench.collab
 	$(PY) -m bench.predict
+	$(PY) -m bench.text_lm
 	# spaCy is the tokenizer benchmark's baseline only, not a dependency of mentor
 	$(PY) -m pip install -q 'spacy>=3.7'
 	$(PY) -m bench.tokenize

@@ -2,7 +2,7 @@
 saved, then a classifier trained on top with gradual unfreezing (lessons 4 and 8).
 
 `python -m examples.ulmfit --data review_polarity` (2,000 reviews in folders, 20% validation;
-about 8 minutes on 2 cores) or `--data imdb` (imdb_sample's texts.csv, 800 / 200 reviews).
+about 6 minutes on 2 cores) or `--data imdb` (imdb_sample's texts.csv, 800 / 200 reviews).
 """
 
 from __future__ import annotations

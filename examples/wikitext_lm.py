@@ -18,11 +18,12 @@ from mentor.data.external import untar_data
 from mentor.text import AWD_LSTM, LMLearner, TextDataLoaders, language_model_learner
 
 
-def wikitext_dls(bs: int = 32, seq_len: int = 72) -> TextDataLoaders:
-    """Language-model data: each non-empty line of the files is a text."""
+def wikitext_dls(bs: int = 32, seq_len: int = 72, n_lines: int | None = None) -> TextDataLoaders:
+    """Language-model data: each non-empty line of the files is a text (the first `n_lines`
+    of each file when given, for quick runs)."""
     root = untar_data("wikitext-2-partial")
     train, valid = ([line for line in (root / name).read_text(encoding="utf-8").splitlines()
-                     if line.strip()] for name in ("valid.txt", "test.txt"))  # fmt: skip
+                     if line.strip()][:n_lines] for name in ("valid.txt", "test.txt"))  # fmt: skip
     return TextDataLoaders.from_texts(train, valid, is_lm=True, bs=bs, seq_len=seq_len)
 
 

@@ -33,8 +33,8 @@ awd_lstm_clas_config: dict[str, float | int | bool] = dict(
     hidden_p=0.3, input_p=0.4, embed_p=0.05, weight_p=0.5,
 )  # fmt: skip
 # Sizes to merge over a config: 'default' is the paper's model, 'small' the CPU-sized one
-# (its language model with 8000 words: about 240 ms forward + backward per batch of 32 x 72
-# tokens on two CPU cores), 'tiny' for tests and demos.
+# (its language model with 8000 words: about 140 ms forward + backward per batch of 32 x 72
+# tokens on two CPU cores, with the Learner's `keep_batch_memory`), 'tiny' for tests and demos.
 AWD_LSTM_SIZES: dict[str, dict[str, int]] = {
     "default": dict(emb_sz=400, n_hid=1152, n_layers=3),
     "small": dict(emb_sz=128, n_hid=384, n_layers=2),

@@ -24,6 +24,10 @@ def set_seed(seed: int, reproducible: bool = True) -> None:
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
         torch.use_deterministic_algorithms(True, warn_only=True)
+        # Deterministic mode also fills every new tensor's memory, a guard against ops that
+        # read it uninitialised; none of ours do, and the fill cost a text classifier 11% of
+        # its epoch (its LSTM's 200 MB workspace, zeroed at every call).
+        torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
 
 
 def get_rng_state() -> dict[str, Any]:

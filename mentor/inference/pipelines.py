@@ -214,7 +214,8 @@ class CollabInputs:
 
 class TextInputs:
     """Texts -> token ids `[B, longest]`, padded on the right; batches group texts of
-    similar length (longest first), as the validation loader does."""
+    similar length (longest first), as the validation loader does. A backward model's texts
+    are reversed, as its data was."""
 
     n_inp = 1
 
@@ -229,13 +230,15 @@ class TextInputs:
         )
         self.vocab = Vocab.from_dict(data["vocab"])
         self.pad_idx = int(data["pad_idx"])
+        self.backwards = bool(data.get("backwards", False))
         self.device = device
 
     def ids(self, text: Any) -> np.ndarray:
         """The token ids of one text."""
         if not isinstance(text, str):
             raise TypeError(f"a text to predict must be a str, got {type(text).__name__}")
-        return self.vocab.numericalize(self.tokenizer(text))
+        ids = self.vocab.numericalize(self.tokenizer(text))
+        return np.ascontiguousarray(ids[::-1]) if self.backwards else ids
 
     def encode_one(self, item: Any) -> tuple[Tensor, ...]:
         return (torch.from_numpy(self.ids(item))[None].to(self.device),)

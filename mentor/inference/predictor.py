@@ -125,8 +125,10 @@ class Predictor:
                 f"this is a {self.application} model; generating text needs a language model "
                 "(exported from language_model_learner)"
             )
-        from mentor.text.models.lm_tools import prompt_ids
+        from mentor.text.models.lm_tools import BACKWARD_PROMPT, prompt_ids
 
+        if getattr(self.inputs, "backwards", False):
+            raise ValueError(BACKWARD_PROMPT)
         return prompt_ids(self.inputs.ids(text).tolist(), self.vocab)  # type: ignore[attr-defined]
 
     def _next_token(self, text: Any) -> tuple[str, Tensor]:

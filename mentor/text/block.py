@@ -27,6 +27,7 @@ class TextBlock(TransformBlock):
         tok: the tokenizer (default `Tokenizer()`). is_lm: language-model data (False).
         seq_len: tokens per language-model row (72). min_freq, max_vocab: the vocabulary's
             limits (3, 60000). text_vocab: a vocabulary to reuse (a language model's).
+        backwards: reverse every text's tokens (False; see `TextDataLoaders.from_texts`).
 
     Example:
         >>> imdb = DataBlock(blocks=(TextBlock.from_df("text"), CategoryBlock),
@@ -44,11 +45,13 @@ class TextBlock(TransformBlock):
         text_vocab: Vocab | Sequence[str] | None = None,
         text_cols: Sequence[str] = (),
         reads_files: bool = False,
+        backwards: bool = False,
     ) -> None:
         super().__init__(kind="text")
         self.tok, self.is_lm, self.seq_len = tok, is_lm, seq_len
         self.min_freq, self.max_vocab, self.text_vocab = min_freq, max_vocab, text_vocab
         self.text_cols, self.reads_files = list(text_cols), reads_files
+        self.backwards = backwards
 
     @classmethod
     def from_df(cls, text_cols: str | Sequence[str] = "text", **kwargs: Any) -> TextBlock:
@@ -79,7 +82,8 @@ class TextBlock(TransformBlock):
             None if labels is None else [labels[i] for i in train_idx],
             None if labels is None else [labels[i] for i in valid_idx],
             is_lm=self.is_lm, tok=self.tok, text_vocab=self.text_vocab, min_freq=self.min_freq,
-            max_vocab=self.max_vocab, y_block=y_block, seq_len=self.seq_len, bs=bs, **loader_kw,
+            max_vocab=self.max_vocab, y_block=y_block, seq_len=self.seq_len, bs=bs,
+            backwards=self.backwards, **loader_kw,
         )  # fmt: skip
 
     def _texts(self, block: DataBlock, items: Sequence[Any]) -> list[str]:

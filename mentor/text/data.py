@@ -36,6 +36,8 @@ class TextDataLoaders(DataLoaders):
         text_vocab: the `Vocab` of tokens. tokenizer: what turned text into tokens.
         label_block: the targets' block (classifiers), None for language models.
         vocab: the class names (classifier) or the tokens (language model).
+        backwards: every text's tokens are reversed (the backward model of ULMFiT's
+            forward + backward pair); `decode_text` turns them back.
     """
 
     n_inp = 1
@@ -49,6 +51,7 @@ class TextDataLoaders(DataLoaders):
         label_block: TransformBlock | None = None,
         seq_len: int = 72,
         device: torch.device | str | None = None,
+        backwards: bool = False,
     ) -> None:
         super().__init__(train, valid, device=device)
         self.train_ds, self.valid_ds = train, valid
@@ -56,6 +59,7 @@ class TextDataLoaders(DataLoaders):
         self.is_lm = isinstance(train, LMLoader)
         self.seq_len, self.bs = seq_len, train.bs
         self.pad_idx = text_vocab.stoi.get(PAD, 1)
+        self.backwards = backwards
 
     # ----- building -----
     @classmethod
@@ -75,6 +79,7 @@ class TextDataLoaders(DataLoaders):
         bs: int = 64,
         valid_bs: int | None = None,
         device: torch.device | str | None = None,
+        backwards: bool = False,
     ) -> TextDataLoaders:
         """Loaders from lists of texts (and labels, for a classifier).
 
@@ -88,18 +93,21 @@ class TextDataLoaders(DataLoaders):
                 lists of labels, RegressionBlock for numbers).
             seq_len: tokens per row of a language-model batch (72). bs: batch size (64);
                 valid_bs: validation batch size (default 2 * bs).
+            backwards: reverse every text's tokens (False), for a backward language model
+                and classifier; averaging the predictions of a forward and a backward
+                classifier is ULMFiT's ensemble.
         """
         tok = tok if tok is not None else Tokenizer()
         train_tokens = tok.tokenize_texts(list(train_texts))
         valid_tokens = tok.tokenize_texts(list(valid_texts)) if len(valid_texts) else []
         vocab = _as_vocab(text_vocab) or Vocab.build(train_tokens, min_freq, max_vocab)
-        train_docs = vocab.numericalize_many(train_tokens)
-        valid_docs = vocab.numericalize_many(valid_tokens)
+        train_docs = _ordered(vocab.numericalize_many(train_tokens), backwards)
+        valid_docs = _ordered(vocab.numericalize_many(valid_tokens), backwards)
         valid_bs = valid_bs or 2 * bs  # no gradients: twice the texts fit
         if is_lm:
             train: Any = LMLoader(train_docs, bs, seq_len, shuffle=True)
             valid: Any = LMLoader(valid_docs, valid_bs, seq_len) if valid_docs else None
-            return cls(train, valid, vocab, tok, None, seq_len, device)
+            return cls(train, valid, vocab, tok, None, seq_len, device, backwards)
         if train_labels is None:
             raise ValueError("a classifier needs labels: pass train_labels (or is_lm=True)")
         block = as_block(y_block if y_block is not None else CategoryBlock)
@@ -111,7 +119,7 @@ class TextDataLoaders(DataLoaders):
         if valid_docs:
             y_valid = _encode_labels(block, valid_labels or [], "validation")
             valid = SortedTextLoader(valid_docs, y_valid, valid_bs, pad)
-        return cls(train, valid, vocab, tok, block, seq_len, device)
+        return cls(train, valid, vocab, tok, block, seq_len, device, backwards)
 
     @classmethod
     def from_df(
@@ -248,8 +256,10 @@ class TextDataLoaders(DataLoaders):
 
     # ----- using it -----
     def numericalize(self, texts: Sequence[str]) -> list[np.ndarray]:
-        """Token ids of `texts`, with this data's tokenizer and vocabulary."""
-        return self.text_vocab.numericalize_many(self.tokenizer.tokenize_texts(list(texts)))
+        """Token ids of `texts`, with this data's tokenizer and vocabulary (reversed when
+        the data is `backwards`)."""
+        ids = self.text_vocab.numericalize_many(self.tokenizer.tokenize_texts(list(texts)))
+        return _ordered(ids, self.backwards)
 
     def test_dl(self, texts: Sequence[str], bs: int | None = None) -> Any:
         """A loader of unlabelled `texts` (classifier data), batched like the validation set;
@@ -265,8 +275,9 @@ class TextDataLoaders(DataLoaders):
         return DataLoaders(loader, device=self.device).train
 
     def decode_text(self, ids: Any) -> str:
-        """Readable text from token ids (padding dropped)."""
-        return decode_tokens(self.text_vocab.textify(ids), self.tokenizer)
+        """Readable text from token ids (padding dropped; a backward text reads forward)."""
+        tokens = self.text_vocab.textify(ids)
+        return decode_tokens(tokens[::-1] if self.backwards else tokens, self.tokenizer)
 
     def show_batch(self, n: int = 6, max_chars: int = 300, split: str = "train") -> pd.DataFrame:
         """A table of `n` texts of a batch (decoded, cut at `max_chars`) with their labels
@@ -331,6 +342,11 @@ def _text_files(folder: Path, extensions: Sequence[str]) -> list[Path]:
     if not files:
         raise FileNotFoundError(f"no {'/'.join(extensions)} files under {str(folder)!r}")
     return files
+
+
+def _ordered(docs: list[np.ndarray], backwards: bool) -> list[np.ndarray]:
+    """The token ids of each text, reversed when `backwards`."""
+    return [np.ascontiguousarray(doc[::-1]) for doc in docs] if backwards else docs
 
 
 def _as_vocab(vocab: Vocab | Sequence[str] | None) -> Vocab | None:

@@ -30,7 +30,7 @@ from mentor.text.models import (
     get_language_model,
     get_text_classifier,
 )
-from mentor.text.models.lm_tools import prompt_ids
+from mentor.text.models.lm_tools import BACKWARD_PROMPT, prompt_ids
 from mentor.text.pretrained import load_lm_weights
 from mentor.train.callback import Callback
 from mentor.train.learner import Learner
@@ -103,6 +103,8 @@ class LMLearner(TextLearner):
         dls = self.dls
         if not isinstance(dls, TextDataLoaders):
             raise TypeError("predict needs TextDataLoaders to tokenize the prompt")
+        if dls.backwards:
+            raise ValueError(BACKWARD_PROMPT)
         ids = prompt_ids(dls.numericalize([text])[0].tolist(), dls.text_vocab.itos)
         new = generate(self.model, ids, n_words, temperature, no_unk=no_unk)
         return dls.decode_text(ids + new)

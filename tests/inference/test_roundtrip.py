@@ -138,7 +138,8 @@ def test_collab_nn_roundtrip_in_process(tmp_path: Path) -> None:
     assert max_diff(expected, probs.tolist()) <= TOL
 
 
-def test_text_roundtrip(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backwards", [False, True])
+def test_text_roundtrip(backwards: bool, tmp_path: Path) -> None:
     from mentor.text import TextDataLoaders, text_classifier_learner
 
     set_seed(0)
@@ -151,7 +152,9 @@ def test_text_roundtrip(tmp_path: Path) -> None:
         texts.append(("This Movie was " + " ".join(words) + "!").strip())
         labels.append("pos" if positive else "neg")
     df = pd.DataFrame({"text": texts, "label": labels, "is_valid": [i >= 36 for i in range(48)]})
-    dls = TextDataLoaders.from_df(df, valid_col="is_valid", min_freq=1, bs=8, device="cpu")
+    dls = TextDataLoaders.from_df(
+        df, valid_col="is_valid", min_freq=1, bs=8, device="cpu", backwards=backwards
+    )
     learn = text_classifier_learner(dls, size="tiny", seq_len=4)
     _quiet_fit(learn)
     expected = learn.get_preds()[0]

@@ -105,6 +105,30 @@ def test_from_df_language_model_and_text_vocab_reuse(imdb_texts: pd.DataFrame) -
     assert clas.text_vocab is lm.text_vocab
 
 
+def test_backwards_data_reverses_every_text_and_reads_forward(
+    imdb_texts: pd.DataFrame,
+) -> None:
+    kw = dict(text_col="text", label_col="label", valid_col="is_valid", bs=16, device="cpu")
+    forward = TextDataLoaders.from_df(imdb_texts, **kw)
+    backward = TextDataLoaders.from_df(imdb_texts, text_vocab=forward.text_vocab,
+                                       backwards=True, **kw)  # fmt: skip
+    assert backward.backwards and not forward.backwards
+    for fwd_doc, bwd_doc in zip(forward.valid_ds.docs, backward.valid_ds.docs, strict=True):
+        assert np.array_equal(bwd_doc, fwd_doc[::-1])
+    bos = forward.text_vocab.stoi["xxbos"]
+    assert all(doc[-1] == bos for doc in backward.train_ds.docs)  # xxbos closes each text
+    assert backward.decode_text(backward.valid_ds.docs[0]) == forward.decode_text(
+        forward.valid_ds.docs[0]
+    )
+    text = "A fine film, not a dull one."
+    assert np.array_equal(backward.numericalize([text])[0], forward.numericalize([text])[0][::-1])
+    x, _ = backward.one_batch("valid")
+    assert (x[:, 0] != bos).all()  # texts start with their last token now
+    lm = TextDataLoaders.from_df(imdb_texts, is_lm=True, valid_pct=0.1, seed=0, bs=8,
+                                 seq_len=20, backwards=True)  # fmt: skip
+    assert lm.backwards and lm.train_ds.docs[0][-1] == lm.text_vocab.stoi["xxbos"]
+
+
 def test_missing_column_names_the_columns(imdb_texts: pd.DataFrame) -> None:
     with pytest.raises(KeyError, match=r"\['review'\].*'label', 'text', 'is_valid'"):
         TextDataLoaders.from_df(imdb_texts, text_col="review")

@@ -99,6 +99,19 @@ def test_lm_trains_predicts_and_round_trips_its_encoder(
     assert not any(trainable)  # loading the encoder freezes it: only the head trains
 
 
+def test_backward_language_model_trains_but_does_not_generate(
+    small_df: pd.DataFrame, tmp_path: Path
+) -> None:
+    dls = TextDataLoaders.from_df(small_df, is_lm=True, valid_pct=0.2, seed=0, bs=8,
+                                  seq_len=24, device="cpu", backwards=True)  # fmt: skip
+    learn = language_model_learner(dls, AWD_LSTM, size="tiny", path=tmp_path)
+    learn.progress.show = False
+    learn.fit(1, 1e-2)
+    assert torch.isfinite(torch.tensor(learn.recorder.values[-1]["valid_loss"]))
+    with pytest.raises(ValueError, match="backwards"):
+        learn.predict("This movie was", n_words=5)
+
+
 def test_load_encoder_of_another_size_says_how_to_fix(
     small_df: pd.DataFrame, tmp_path: Path
 ) -> None:

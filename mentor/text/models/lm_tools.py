@@ -54,6 +54,12 @@ def _check_prompt(ids: Sequence[int]) -> None:
         raise ValueError("a language model needs a prompt of at least one token; got none")
 
 
+BACKWARD_PROMPT = (
+    "this language model reads texts backwards (its data had backwards=True): it predicts "
+    "the words before a text, not after; generate with a forward model"
+)
+
+
 def prompt_ids(ids: Sequence[int], itos: Sequence[str]) -> list[int]:
     """A prompt's token ids without the closing `xxeos` the tokenizer may add: generation
     continues the text rather than starting a new one."""

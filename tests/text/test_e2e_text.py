@@ -46,12 +46,14 @@ def test_char_lstm_on_nietzsche_learns_english_looking_text() -> None:
 def test_ulmfit_from_scratch_on_review_polarity(tmp_path: Path) -> None:
     set_seed(42)  # as `python -m examples.ulmfit`
     start = time.perf_counter()
-    # the example's recipe; only the intermediate stages' validation is skipped (CI time)
+    # the example's recipe (forward and backward models, probabilities averaged); only the
+    # intermediate stages' validation is skipped (CI time)
     result = ulmfit.review_polarity(tmp_path, ulmfit.Recipe(validate_stages=False))
     seconds = time.perf_counter() - start
     print(f"review_polarity: {result}, {seconds:.0f} s")
-    # the issue asks 0.70: measured 0.695 in 353 s with this seed; over three language
-    # models and three classifier seeds each the mean is 0.694 (0.67-0.7225); fastai 2.8
-    # reaches 0.67 with the same-sized model (see the README)
-    assert result.accuracy >= 0.68
+    # the issue asks 0.70 in 10 minutes: measured 0.715 (forward 0.695, backward 0.6975) in
+    # about 520 s with this seed; a single direction averages 0.69-0.70 over seeds, the pair
+    # 0.72 (see the README)
+    assert len(result.direction_accuracy) == 2
+    assert result.accuracy >= 0.70
     assert seconds < 600

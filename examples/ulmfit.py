@@ -4,7 +4,7 @@ ULMFiT paper, the same again on the texts read backwards, and the two classifier
 averaged.
 
 `python -m examples.ulmfit --data review_polarity` (2,000 reviews in folders, 20% validation;
-about 8 minutes on 2 cores) or `--data imdb` (imdb_sample's texts.csv, 800 / 200 reviews).
+about 9 minutes on 2 cores) or `--data imdb` (imdb_sample's texts.csv, 800 / 200 reviews).
 """
 
 from __future__ import annotations
@@ -39,10 +39,9 @@ class Recipe:
     """The knobs of a run: epochs of each stage, their learning rates and dropouts.
 
     `bidirectional` trains a forward and a backward model (language model and classifier
-    each) and averages their probabilities. On review_polarity that ensemble is worth more
-    than a second language-model epoch or a third unfrozen one: a forward model alone
-    averaged 0.69-0.70, the pair 0.72 (see the README's results); one epoch of each language
-    model and two unfrozen epochs keep the pair inside 10 minutes on 2 cores.
+    each) and averages their probabilities. On review_polarity one direction alone averaged
+    about 0.69, the pair 0.71 over seven runs (see the README's results); one epoch of each
+    language model and two unfrozen epochs keep the pair inside 10 minutes on 2 cores.
     """
 
     lm_epochs: int = 1

@@ -152,7 +152,7 @@ def _text_inputs(dls: Any) -> dict[str, Any]:
         "tokenizer": _json_value(tokenizer, "the tokenizer settings"),
         "vocab": _json_value(dls.text_vocab.to_dict(), "the token vocabulary"),
         "pad_idx": int(dls.pad_idx),
-        "backwards": bool(getattr(dls, "backwards", False)),
+        "backwards": bool(dls.backwards),
     }
 
 

@@ -237,8 +237,10 @@ class TextInputs:
         """The token ids of one text."""
         if not isinstance(text, str):
             raise TypeError(f"a text to predict must be a str, got {type(text).__name__}")
+        from mentor.text.vocab import reverse_ids
+
         ids = self.vocab.numericalize(self.tokenizer(text))
-        return np.ascontiguousarray(ids[::-1]) if self.backwards else ids
+        return reverse_ids(ids) if self.backwards else ids
 
     def encode_one(self, item: Any) -> tuple[Tensor, ...]:
         return (torch.from_numpy(self.ids(item))[None].to(self.device),)

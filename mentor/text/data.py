@@ -19,7 +19,7 @@ from mentor.data.splitters import ColSplitter, RandomSplitter
 from mentor.text.detokenize import decode_tokens
 from mentor.text.loaders import LMLoader, SortedTextLoader
 from mentor.text.tokenize import FLD, PAD, CharTokenizer, Tokenizer
-from mentor.text.vocab import Vocab
+from mentor.text.vocab import Vocab, reverse_ids
 
 AnyTokenizer = Tokenizer | CharTokenizer
 
@@ -346,7 +346,7 @@ def _text_files(folder: Path, extensions: Sequence[str]) -> list[Path]:
 
 def _ordered(docs: list[np.ndarray], backwards: bool) -> list[np.ndarray]:
     """The token ids of each text, reversed when `backwards`."""
-    return [np.ascontiguousarray(doc[::-1]) for doc in docs] if backwards else docs
+    return [reverse_ids(doc) for doc in docs] if backwards else docs
 
 
 def _as_vocab(vocab: Vocab | Sequence[str] | None) -> Vocab | None:

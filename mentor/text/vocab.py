@@ -119,3 +119,9 @@ class Vocab:
     def __repr__(self) -> str:
         head = ", ".join(self.itos[:10])
         return f"Vocab({len(self)} tokens: {head}{', ...' if len(self) > 10 else ''})"
+
+
+def reverse_ids(ids: np.ndarray) -> np.ndarray:
+    """A text's token ids in reverse order, contiguous (torch can't take a negative stride):
+    how `backwards=True` data and a backward model's exported inputs read a text."""
+    return np.ascontiguousarray(ids[::-1])

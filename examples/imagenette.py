@@ -1,6 +1,8 @@
-"""Lesson 1 on imagenette_small: a pretrained EfficientNet-Lite0 with a new head, fine-tuned.
+"""Lesson 1 on imagenette_small: a pretrained EfficientNet-Lite0, fine-tuned.
 
-Trains the head with the body frozen, unfreezes and trains everything with discriminative
+Imagenette's ten classes are ImageNet classes, so the head starts as the pretrained
+classifier's rows for them (`known_classes`; `--new-head` builds a new head instead, as for
+classes ImageNet does not have). Trains the head with the body frozen, unfreezes and trains everything with discriminative
 learning rates, then compares test-time augmentation and looks at what the model gets wrong.
 Run with `python -m examples.imagenette --out imagenette_out` (about 10 minutes on 2 cores).
 """
@@ -28,6 +30,13 @@ IMAGENETTE_NAMES = {
     "n03000684": "chain saw", "n03028079": "church", "n03394916": "French horn",
     "n03417042": "garbage truck", "n03425413": "gas pump", "n03445777": "golf ball",
     "n03888257": "parachute",
+}  # fmt: skip
+
+# each class's index among the ImageNet classes, which the pretrained classifier predicts
+IMAGENET_INDEX = {
+    "tench": 0, "English springer": 217, "cassette player": 482, "chain saw": 491,
+    "church": 497, "French horn": 566, "garbage truck": 569, "gas pump": 571,
+    "golf ball": 574, "parachute": 701,
 }  # fmt: skip
 
 
@@ -73,13 +82,17 @@ class FitTimer(Callback):
 
 
 def fine_tuned(
-    size: int, epochs: int, bs: int, precompute: bool = False
+    size: int, epochs: int, bs: int, precompute: bool = False, new_head: bool = False
 ) -> tuple[VisionLearner, FitTimer]:
     """EfficientNet-Lite0 fine-tuned on imagenette_small, and the time and accuracy of each
-    phase."""
+    phase. Its head starts as the ImageNet classifier's rows for the ten classes, or, with
+    `new_head`, as a new (randomly initialised) two-layer head."""
     set_seed(42)
     dls = imagenette_dls(size, bs)
-    learn = vision_learner(dls, "efficientnet_lite0", metrics=accuracy, precompute=precompute)
+    known = None if new_head else IMAGENET_INDEX
+    learn = vision_learner(
+        dls, "efficientnet_lite0", metrics=accuracy, precompute=precompute, known_classes=known
+    )
     timer = FitTimer()
     start = time.perf_counter()
     learn.fine_tune(epochs, cbs=[timer])
@@ -137,20 +150,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--bs", type=int, default=32)
     parser.add_argument(
+        "--new-head",
+        action="store_true",
+        help="a new two-layer head instead of the ImageNet classifier's rows for these classes",
+    )
+    parser.add_argument(
         "--compare-precompute", action="store_true", help="fine-tune again with precompute=True"
     )
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    learn, timer = fine_tuned(args.size, args.epochs, args.bs)
+    learn, timer = fine_tuned(args.size, args.epochs, args.bs, new_head=args.new_head)
     report(f"fine_tune({args.epochs}) at {args.size}px", timer)
     plain, tta = tta_accuracy(learn)
     print(f"accuracy {plain:.4f}, with tta() {tta:.4f}")
     interpret(learn, out)
     predict_some(learn)
     if args.compare_precompute:
-        _, pre_timer = fine_tuned(args.size, args.epochs, args.bs, precompute=True)
+        _, pre_timer = fine_tuned(
+            args.size, args.epochs, args.bs, precompute=True, new_head=args.new_head
+        )
         report("the same with precompute=True", pre_timer)
         epoch_ratio = timer.fits[0][0] / pre_timer.fits[0][0]
         phase_ratio = frozen_seconds(timer) / frozen_seconds(pre_timer)

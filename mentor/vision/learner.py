@@ -9,7 +9,7 @@ so only the head (and batch norm) trains until `unfreeze()`.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,61 @@ def create_head(
     if y_range is not None:
         layers.append(SigmoidRange(*y_range))
     return nn.Sequential(*layers)
+
+
+def pretrained_classifier(model: nn.Module, n_features: int) -> nn.Linear:
+    """The classifier of a whole registered model (its last linear layer), which reads the
+    body's `n_features` average-pooled channels."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears or linears[-1].in_features != n_features:
+        raise ValueError(
+            f"{type(model).__name__} does not end with a linear classifier over its "
+            f"{n_features} pooled features, so its classes cannot be kept: drop known_rows"
+        )
+    return linears[-1]
+
+
+def known_classes_head(
+    classifier: nn.Linear, known_rows: Sequence[int | None], ps: float = 0.5
+) -> nn.Sequential:
+    """A head that starts as the pretrained `classifier` restricted to some of its classes:
+    average pooling, flatten, dropout `ps` and a linear layer whose output `i` copies row
+    `known_rows[i]` of `classifier` (weights and bias), or starts from zeros when it is None
+    (a class the pretrained model does not know).
+
+    Example:
+        >>> fc = nn.Linear(512, 1000)
+        >>> known_classes_head(fc, [0, 217, None])(torch.randn(2, 512, 5, 5)).shape
+        torch.Size([2, 3])
+    """
+    n_rows = classifier.out_features
+    bad = [row for row in known_rows if row is not None and not 0 <= row < n_rows]
+    if bad:
+        raise ValueError(f"known class rows {bad} are outside the pretrained {n_rows} classes")
+    linear = nn.Linear(classifier.in_features, len(known_rows))
+    with torch.no_grad():
+        linear.weight.zero_()
+        linear.bias.zero_()
+        for i, row in enumerate(known_rows):
+            if row is not None:
+                linear.weight[i] = classifier.weight[row]
+                linear.bias[i] = classifier.bias[row]
+    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(ps), linear)
+
+
+def known_class_rows(dls: DataLoaders, known_classes: Mapping[Any, int]) -> list[int | None]:
+    """For each class of the data (`dls.vocab`), its row in the pretrained classifier
+    (`known_classes[label]`), or None when the mapping does not name it."""
+    vocab = getattr(dls, "vocab", None)
+    if vocab is None:
+        raise ValueError("known_classes needs data with classes (a vocab); this data has none")
+    unknown = [label for label in known_classes if label not in vocab]
+    if unknown:
+        raise ValueError(
+            f"known_classes names labels the data does not have: {unknown[:5]}; "
+            f"the data's labels are {list(vocab)[:10]}"
+        )
+    return [known_classes.get(label) for label in vocab]
 
 
 def model_name(arch: str | Callable[..., nn.Module]) -> str:
@@ -173,6 +228,7 @@ def build_vision_model(
     pretrained: bool = False,
     weights: str | Path | None = None,
     factory: str | Callable[..., nn.Module] | None = None,
+    known_rows: Sequence[int | None] | None = None,
 ) -> nn.Sequential:
     """The model `vision_learner` trains: `nn.Sequential(body of arch, head)`.
 
@@ -184,10 +240,17 @@ def build_vision_model(
         lin_ftrs, ps, concat_pool, y_range: the head, see `create_head`.
         pretrained, weights: load the body's pretrained weights (False; see `vision_learner`).
         factory: the architecture's factory, when not the registered one (default: by name).
+        known_rows: start from the pretrained classifier instead (`known_classes_head`;
+            lin_ftrs, concat_pool and y_range do not apply then).
     """
     meta = MODEL_META[model_name(arch)]
     make = MODELS.get(arch) if factory is None or isinstance(factory, str) else factory
     model = make(n_out=1000, c_in=c_in, pretrained=pretrained, weights=weights)
+    if known_rows is not None:
+        classifier = pretrained_classifier(model, meta.n_features)
+        return nn.Sequential(
+            create_body(model, meta), known_classes_head(classifier, known_rows, ps)
+        )
     low_high = None if y_range is None else (float(y_range[0]), float(y_range[1]))
     head = create_head(meta.n_features, n_out, lin_ftrs, ps, concat_pool, low_high)
     return nn.Sequential(create_body(model, meta), head)
@@ -273,6 +336,7 @@ def vision_learner(
     y_range: tuple[float, float] | None = None,
     weights: str | Path | None = None,
     precompute: bool = False,
+    known_classes: Mapping[Any, int] | None = None,
     **learner_kw: Any,
 ) -> VisionLearner:
     """A `VisionLearner` for images: the body of `arch` with a new head for `n_out` outputs.
@@ -288,6 +352,11 @@ def vision_learner(
         precompute: while the body is frozen, train the head on cached activations
             (False); see `VisionLearner`. Pretrained bodies whose metadata says
             `fixed_bn_stats` (EfficientNet-Lite) get `FixedBnStats`.
+        known_classes: when the data's classes are among the pretrained ones (a subset of
+            ImageNet), `{label: index of that class in the pretrained classifier}`: the head
+            is then the pretrained classifier restricted to those rows (average pooling,
+            dropout `ps`, linear), so it starts from what the weights know about these
+            classes instead of from nothing; labels left out start from zero weights.
         learner_kw: passed on to `Learner` (opt_func, lr, cbs, wd, path, ...).
 
     Example:
@@ -303,9 +372,23 @@ def vision_learner(
             "`c` (number of classes); pass n_out=..."
         )
     c_in = input_channels(dls)
+    known_rows = None
+    if known_classes is not None:
+        if not pretrained or y_range is not None:
+            raise ValueError(
+                "known_classes keeps a pretrained classifier: it needs pretrained=True and "
+                f"classes, not y_range={y_range}"
+            )
+        known_rows = known_class_rows(dls, known_classes)
+        if len(known_rows) != n_out:
+            raise ValueError(
+                f"known_classes needs one output per class: n_out={n_out}, "
+                f"classes {len(known_rows)}"
+            )
     spec: dict[str, Any] = {
         "arch": name, "n_out": n_out, "c_in": c_in, "lin_ftrs": list(lin_ftrs), "ps": ps,
         "concat_pool": concat_pool, "y_range": None if y_range is None else list(y_range),
+        "known_rows": known_rows,
     }  # fmt: skip
     model = build_vision_model(**spec, pretrained=pretrained, weights=weights, factory=arch)
     if normalize and pretrained:
@@ -331,6 +414,7 @@ __all__ = [
     "build_vision_model",
     "create_body",
     "create_head",
+    "known_classes_head",
     "split_body_head",
     "vision_learner",
 ]

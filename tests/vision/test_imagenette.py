@@ -1,5 +1,6 @@
-"""Lesson 1 end to end on imagenette_small at 160 px: a pretrained EfficientNet-Lite0
-fine-tuned with `fine_tune(2)`, then tta, interpretation with Grad-CAM, predict, and the same
+"""Lesson 1 end to end on imagenette_small at 160 px: a pretrained EfficientNet-Lite0 (its
+head starting from the ImageNet classifier's rows for the ten classes) fine-tuned with
+`fine_tune(2)`, then tta, interpretation with Grad-CAM, predict, and the same
 with `precompute=True` (about 6 minutes on 2 cores)."""
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ def test_fine_tune_reaches_the_mark_and_tta_does_no_harm(
 ) -> None:
     learn, timer = tuned
     plain, tta = tta_accuracy(learn)
-    # measured 0.962 (frozen epoch 0.964), tta 0.968; the issue asks 0.97 (see the README)
-    assert plain >= 0.955, f"accuracy {plain:.4f}"
+    # the issue's mark; measured 0.974 (frozen epoch 0.986); a new head instead: 0.962
+    assert plain >= 0.97, f"accuracy {plain:.4f}"
     assert plain == pytest.approx(timer.fits[-1][1], abs=1e-6)  # get_preds agrees with fit
     assert tta >= plain - 0.002, f"tta {tta:.4f} vs plain {plain:.4f}"
 

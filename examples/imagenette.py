@@ -2,8 +2,9 @@
 
 Imagenette's ten classes are ImageNet classes, so the head starts as the pretrained
 classifier's rows for them (`known_classes`; `--new-head` builds a new head instead, as for
-classes ImageNet does not have). Trains the head with the body frozen, unfreezes and trains everything with discriminative
-learning rates, then compares test-time augmentation and looks at what the model gets wrong.
+classes ImageNet does not have). Trains the head with the body frozen, unfreezes and trains
+everything with discriminative learning rates, then compares test-time augmentation and
+looks at what the model gets wrong.
 Run with `python -m examples.imagenette --out imagenette_out` (about 10 minutes on 2 cores).
 """
 

@@ -24,6 +24,7 @@ from mentor.vision.learner import (
     SigmoidRange,
     VisionLearner,
     create_head,
+    known_classes_head,
     vision_learner,
 )
 from mentor.vision.lighting import Brightness, Contrast, Lighting
@@ -41,6 +42,7 @@ __all__ = [
     "SigmoidRange",
     "VisionLearner",
     "create_head",
+    "known_classes_head",
     "vision_learner",
     "ClassificationInterpretation",
     "grad_cam",

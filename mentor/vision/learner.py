@@ -99,7 +99,7 @@ def pretrained_classifier(model: nn.Module, n_features: int) -> nn.Linear:
     if not linears or linears[-1].in_features != n_features:
         raise ValueError(
             f"{type(model).__name__} does not end with a linear classifier over its "
-            f"{n_features} pooled features, so its classes cannot be kept: drop known_rows"
+            f"{n_features} pooled features, so its classes cannot be kept: drop known_classes"
         )
     return linears[-1]
 
@@ -374,10 +374,13 @@ def vision_learner(
     c_in = input_channels(dls)
     known_rows = None
     if known_classes is not None:
-        if not pretrained or y_range is not None:
+        if not pretrained:
             raise ValueError(
-                "known_classes keeps a pretrained classifier: it needs pretrained=True and "
-                f"classes, not y_range={y_range}"
+                "known_classes starts from the pretrained classifier: it needs pretrained=True"
+            )
+        if y_range is not None:
+            raise ValueError(
+                f"known_classes is for classes, not a regression: drop y_range={y_range}"
             )
         known_rows = known_class_rows(dls, known_classes)
         if len(known_rows) != n_out:

@@ -211,5 +211,7 @@ def test_known_classes_start_from_the_pretrained_classifier(
     assert torch.allclose(learn.predict(item)[2], exported.predict(item)[2], atol=1e-5)
     with pytest.raises(ValueError, match=r"labels the data does not have: \['cat'\]"):
         vision_learner(dls, "efficientnet_lite0", known_classes={"cat": 281})
-    with pytest.raises(ValueError, match="needs pretrained=True and classes"):
+    with pytest.raises(ValueError, match="needs pretrained=True"):
         vision_learner(dls, "efficientnet_lite0", pretrained=False, known_classes={"3": 1})
+    with pytest.raises(ValueError, match=r"not a regression: drop y_range=\(0.0, 1.0\)"):
+        vision_learner(dls, "efficientnet_lite0", known_classes={"3": 1}, y_range=(0.0, 1.0))

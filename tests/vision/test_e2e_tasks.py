@@ -62,13 +62,13 @@ def test_efficientnet_lite0_multi_label_on_coco_tiny_ranks_labels() -> None:
 
 
 @pytest.mark.slow
-def test_resnet18_finds_the_disc_centre_within_2_5_pixels() -> None:
+def test_resnet18_finds_the_disc_centre_within_2_pixels() -> None:
     from examples import points
 
     learn = points.train(epochs=8, lr=1e-2, n=1000, show=False)
     error = points.pixel_error(learn)
     # measured 1.51 px (42 s; the example with n=1500 and lr 3e-3: 1.01 px in 63 s)
-    assert error < 2.5, f"mean centre error {error:.2f} px >= 2.5"
+    assert error < 2.0, f"mean centre error {error:.2f} px >= 2 (the issue's mark)"
 
 
 def test_points_round_trip_to_pixels_and_follow_the_augmentations() -> None:

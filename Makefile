@@ -25,6 +25,7 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.overhead
+	$(PY) -m bench.channels_last
 	$(PY) -m bench.collab
 	$(PY) -m bench.predict
 	$(PY) -m bench.text_lm

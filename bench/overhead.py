@@ -53,6 +53,7 @@ class Case:
     n_epoch: int
     lr: float
     target: float
+    channels_last: bool = False  # mentor's side runs `learn.to_channelslast()`
 
 
 @dataclass
@@ -142,14 +143,16 @@ def baseline_fit(model: nn.Module, data: Tensors, bs: int, n_epoch: int, lr: flo
     return valid_accuracy
 
 
-def make_learner(model: nn.Module, data: Tensors, bs: int, lr: float) -> Learner:
+def make_learner(
+    model: nn.Module, data: Tensors, bs: int, lr: float, channels_last: bool = False
+) -> Learner:
     """A Learner as a script would build it, with the progress output silenced."""
     x_train, y_train, x_valid, y_valid = data
     dls = DataLoaders.from_tensors((x_train, y_train), (x_valid, y_valid), bs=bs)
     loss_func = nn.CrossEntropyLoss()
     learn = Learner(dls, model, loss_func, opt_func=Adam, lr=lr, wd=WD, metrics=[accuracy])
     learn.progress.show = False
-    return learn
+    return learn.to_channelslast() if channels_last else learn
 
 
 def timed(fn: Callable[[], float], seed: int) -> RunResult:
@@ -169,7 +172,7 @@ def run_pair(
     Returns (baseline, mentor); `mentor_first` runs the mentor side first.
     """
     base_model = copy.deepcopy(model)
-    learn = make_learner(copy.deepcopy(model), data, case.bs, case.lr)
+    learn = make_learner(copy.deepcopy(model), data, case.bs, case.lr, case.channels_last)
 
     def base_fit() -> float:
         return baseline_fit(base_model, data, case.bs, case.n_epoch, case.lr)

@@ -8,6 +8,7 @@ Example:
 
 from mentor.callbacks import (
     ActivationStats,
+    ChannelsLast,
     CSVLogger,
     EarlyStoppingCallback,
     GradientAccumulation,
@@ -132,6 +133,7 @@ __all__ = [
     "MaskBlock",
     "Metric",
     "MixedPrecision",
+    "ChannelsLast",
     "MultiCategoryBlock",
     "Normalize",
     "Perplexity",

@@ -1,5 +1,5 @@
-"""Layer 5: optional callbacks (lr finder, mixed precision, gradients, trackers, loggers,
-hooks and activation statistics)."""
+"""Layer 5: optional callbacks (lr finder, mixed precision, channels last, gradients,
+trackers, loggers, hooks and activation statistics)."""
 
 from mentor.callbacks.csv_logger import CSVLogger
 from mentor.callbacks.gradients import GradientAccumulation, GradientClip
@@ -20,11 +20,13 @@ from mentor.callbacks.lr_finder import (
     steep,
     valley,
 )
+from mentor.callbacks.memory_format import ChannelsLast
 from mentor.callbacks.mixed_precision import MixedPrecision
 from mentor.callbacks.tracker import EarlyStoppingCallback, SaveModelCallback, TrackerCallback
 
 __all__ = [
     "ActivationStats",
+    "ChannelsLast",
     "CSVLogger",
     "EarlyStoppingCallback",
     "GradientAccumulation",

@@ -6,7 +6,7 @@ import contextlib
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -345,6 +345,22 @@ class Learner:
         from mentor.callbacks.mixed_precision import set_precision
 
         return set_precision(self, None)
+
+    # ----- memory format (see mentor.callbacks.memory_format) -----
+    def to_channelslast(self) -> Self:
+        """Run the model and its image batches in channels-last memory format (faster
+        convolutions for most image sizes; see `ChannelsLast`)."""
+        from mentor.callbacks.memory_format import set_memory_format
+
+        set_memory_format(self, last=True)
+        return self
+
+    def to_contiguous(self) -> Self:
+        """Back to the default (contiguous, channels-first) memory format."""
+        from mentor.callbacks.memory_format import set_memory_format
+
+        set_memory_format(self, last=False)
+        return self
 
     # ----- evaluation, prediction, persistence, inspection (see mentor.train.inference) -----
     def validate(self, dl: Iterable[Any] | None = None) -> dict[str, float]:

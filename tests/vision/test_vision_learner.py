@@ -215,3 +215,24 @@ def test_known_classes_start_from_the_pretrained_classifier(
         vision_learner(dls, "efficientnet_lite0", pretrained=False, known_classes={"3": 1})
     with pytest.raises(ValueError, match=r"not a regression: drop y_range=\(0.0, 1.0\)"):
         vision_learner(dls, "efficientnet_lite0", known_classes={"3": 1}, y_range=(0.0, 1.0))
+
+
+def test_a_channels_last_model_exports_and_loads(mnist_tiny: Path, tmp_path: Path) -> None:
+    """`to_channelslast()` changes only memory layout: the exported model (contiguous
+    weights) and its ONNX graph predict what the learner does."""
+    from mentor.inference.learner import load_learner
+
+    set_seed(0)
+    path = tiny_folder(mnist_tiny, tmp_path / "tiny", n_train=32, n_valid=8)
+    dls = ImageDataLoaders.from_folder(path, bs=16, num_workers=0, device="cpu")
+    learn = vision_learner(dls, "resnet18", pretrained=False).to_channelslast()
+    learn.progress.show = False
+    learn.fit(1, 1e-3)
+    conv = learn.model[0][0]
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    item = sorted(path.glob("valid/3/*.png"))[0]
+    loaded = load_learner(learn.export(tmp_path / "last.mentor"))
+    assert torch.allclose(learn.predict(item)[2], loaded.predict(item)[2], atol=1e-5)
+    if importlib.util.find_spec("onnx") is not None:
+        onnx = learn.export_onnx(tmp_path / "last.onnx")
+        assert onnx.max_abs_diff is None or onnx.max_abs_diff < 1e-4

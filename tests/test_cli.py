@@ -305,3 +305,17 @@ def test_predict_with_a_language_model_generates(
     prompt, token, prob, top = capsys.readouterr().out.strip().split("\t")
     assert prompt == "the cat" and token in dls.text_vocab.itos and 0 < float(prob) <= 1
     assert top.startswith(f"top: {token}:")
+
+
+def test_train_image_runs_channels_last_unless_told_not_to(mnist_tiny: Path) -> None:
+    from mentor.callbacks.memory_format import ChannelsLast
+    from mentor.cli.parser import build_parser
+
+    base = ["train", "image", str(mnist_tiny), "--arch", "resnet18", "--no-pretrained",
+            "--size", "32", "--device", "cpu"]  # fmt: skip
+    for extra, expected in (([], True), (["--no-channels-last"], False)):
+        args = build_parser().parse_args([*base, *extra])
+        learn = cli_train.make_learner(args)
+        assert any(isinstance(cb, ChannelsLast) for cb in learn.cbs) is expected
+        conv = learn.model[0][0]
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last) is expected

@@ -80,6 +80,13 @@ def _image_options(p: argparse.ArgumentParser) -> None:
         help="start from ImageNet weights (default: yes)",
     )
     p.add_argument("--size", type=int, default=224, help="image size (default: 224)")
+    p.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="channels-last memory format, faster convolutions except on tiny images "
+        "(default: yes)",
+    )
 
 
 def _tabular_options(p: argparse.ArgumentParser) -> None:

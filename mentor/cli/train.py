@@ -189,11 +189,14 @@ BUILDERS = {
 
 
 def make_learner(args: argparse.Namespace) -> Learner:
-    """Seed, build the application's learner, and apply --bf16 and --quiet."""
+    """Seed, build the application's learner, and apply --bf16, --channels-last and
+    --quiet."""
     set_seed(args.seed)
     learn = BUILDERS[args.app](args)
     if args.bf16:
         learn.to_bf16()
+    if getattr(args, "channels_last", False):  # image only
+        learn.to_channelslast()
     learn.progress.show = not args.quiet
     return learn
 

@@ -307,13 +307,17 @@ def test_predict_with_a_language_model_generates(
     assert top.startswith(f"top: {token}:")
 
 
-def test_train_image_runs_channels_last_unless_told_not_to(mnist_tiny: Path) -> None:
+def test_train_image_runs_channels_last_from_64_px_unless_told(mnist_tiny: Path) -> None:
     from mentor.callbacks.memory_format import ChannelsLast
     from mentor.cli.parser import build_parser
 
     base = ["train", "image", str(mnist_tiny), "--arch", "resnet18", "--no-pretrained",
-            "--size", "32", "--device", "cpu"]  # fmt: skip
-    for extra, expected in (([], True), (["--no-channels-last"], False)):
+            "--device", "cpu"]  # fmt: skip
+    cases = (
+        (["--size", "64"], True), (["--size", "224", "--no-channels-last"], False),
+        (["--size", "32"], False), (["--size", "32", "--channels-last"], True),
+    )  # fmt: skip
+    for extra, expected in cases:
         args = build_parser().parse_args([*base, *extra])
         learn = cli_train.make_learner(args)
         assert any(isinstance(cb, ChannelsLast) for cb in learn.cbs) is expected

@@ -83,9 +83,9 @@ def _image_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--channels-last",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="channels-last memory format, faster convolutions except on tiny images "
-        "(default: yes)",
+        default=None,
+        help="channels-last memory format: faster convolutions, except on tiny images "
+        "(default: for sizes of 64 px and more)",
     )
 
 

@@ -195,7 +195,9 @@ def make_learner(args: argparse.Namespace) -> Learner:
     learn = BUILDERS[args.app](args)
     if args.bf16:
         learn.to_bf16()
-    if getattr(args, "channels_last", False):  # image only
+    if args.app == "image" and (
+        args.channels_last if args.channels_last is not None else args.size >= 64
+    ):
         learn.to_channelslast()
     learn.progress.show = not args.quiet
     return learn

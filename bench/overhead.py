@@ -232,8 +232,13 @@ def main(argv: Sequence[str] | None = None) -> list[CaseResult]:
     load, cores = os.getloadavg()[0], os.cpu_count() or 1
     if load > 0.5 * cores:
         print(f"note: load average {load:.2f} on {cores} cores before the run: may be noisy")
+    return measure_all(CASES, data, runs)
+
+
+def measure_all(cases: Sequence[Case], data: Tensors, runs: int) -> list[CaseResult]:
+    """`measure` each case in turn, printing its lines as soon as it is done."""
     results = []
-    for case in CASES:
+    for case in cases:
         result = measure(case, data, runs)
         print(result.line(), flush=True)
         results.append(result)

@@ -1,10 +1,11 @@
-# make demo / make test / make bench / make lint: each creates .venv and installs what it needs.
+# make demo / make test / make reproduce / make bench / make lint: each creates .venv and
+# installs what it needs.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench lint clean
+.PHONY: demo test test-fast reproduce bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +24,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
+# the README's figures with their full recipes (about 35 minutes; not run by CI)
+reproduce: $(STAMP)
+	$(PY) -m examples.reproduce --out reproduce_out
+
 bench: $(STAMP)
 	$(PY) -m bench.overhead
 	$(PY) -m bench.channels_last
@@ -38,4 +43,4 @@ lint: $(STAMP)
 	$(PY) -m mypy mentor
 
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache
+	rm -rf $(VENV) demo_out reproduce_out .pytest_cache

@@ -9,7 +9,6 @@ Run with `python -m examples.bike_sharing`.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 
@@ -23,6 +22,7 @@ from mentor.tabular import TabularDataLoaders, add_datepart, cont_cat_split, tab
 from mentor.train import Learner, exp_rmspe
 
 DEP_VAR = "count"
+TARGET = 0.70  # measured 0.62; hourly counts go down to 1, so small misses are large percentages
 
 
 def load_frame() -> tuple[pd.DataFrame, list[int]]:
@@ -73,7 +73,7 @@ def train(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the example; return 0 when the validation exp_rmspe is finite."""
+    """Run the example; return 0 when the validation exp_rmspe reaches the 0.70 target."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--lr", type=float, default=1e-2, help="the one-cycle peak lr")
@@ -94,9 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"predict(first validation row): {value:.1f} rentals (actual {row[DEP_VAR]})")
     print(
         f"tabular_learner on bike_sharing: validation exp_rmspe {metric:.4f} after "
-        f"{args.epochs} epoch(s); {wall / args.epochs:.2f} s per epoch"
+        f"{args.epochs} epoch(s) (target <= {TARGET}); {wall / args.epochs:.2f} s per epoch"
     )
-    return 0 if math.isfinite(metric) else 1
+    return 0 if metric <= TARGET else 1
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ from mentor.vision.learner import vision_learner
 from mentor.vision.resize import Resize
 
 THRESH = 0.5  # the F2 metric's, and BCEWithLogitsLossFlat's default for predict
+# measured 0.800 / 0.607 / 0.78; 'chair' for every image: 0.796 / 0.496 / 0.5
+TARGETS = {"accuracy_multi": 0.78, "fbeta_score": 0.55, "auc": 0.72}
 
 
 def coco_labels(path: Path) -> Callable[[Path], list[str]]:
@@ -122,7 +124,8 @@ def predicted_sets(learn: Learner, n: int = 3) -> list[tuple[str, list[str], lis
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the example; print the metrics and three predicted label sets."""
+    """Run the example; print three predicted label sets and the metrics; return 0 when
+    each metric reaches its target."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=10, help="epochs of the head")
     parser.add_argument("--lr", type=float, default=3e-3, help="fit_one_cycle's lr_max")
@@ -145,12 +148,14 @@ def main(argv: list[str] | None = None) -> int:
     for name, predicted, actual in predicted_sets(learn):
         print(f"{name}: predicted {predicted}, actual {actual}")
     last = learn.recorder.values[-1]
+    acc, f2, auc = last["accuracy_multi"], last["fbeta_score"], label_auc(learn)
     print(
-        f"efficientnet_lite0 on coco_tiny: accuracy_multi {last['accuracy_multi']:.4f}, "
-        f"F2 (samples) {last['fbeta_score']:.4f}, macro ROC AUC {label_auc(learn):.3f}; "
-        f"{wall:.0f} s"
+        f"efficientnet_lite0 on coco_tiny: accuracy_multi {acc:.4f}, F2 (samples) {f2:.4f}, "
+        f"macro ROC AUC {auc:.3f} (targets >= {TARGETS['accuracy_multi']}, "
+        f"{TARGETS['fbeta_score']}, {TARGETS['auc']}); {wall:.0f} s"
     )
-    return 0
+    reached = acc >= TARGETS["accuracy_multi"] and f2 >= TARGETS["fbeta_score"]
+    return 0 if reached and auc >= TARGETS["auc"] else 1
 
 
 if __name__ == "__main__":

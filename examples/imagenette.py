@@ -42,6 +42,9 @@ IMAGENET_INDEX = {
 }  # fmt: skip
 
 
+TARGET = 0.97  # the issue's mark for lesson 1 at 160 px
+
+
 def imagenette_label(path: Path | str) -> str:
     """The readable class name of an imagenette image, from its folder's WordNet id."""
     return IMAGENETTE_NAMES[parent_label(path)]
@@ -145,7 +148,8 @@ def report(name: str, timer: FitTimer) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run lesson 1; return 0 when validation accuracy reaches 97%."""
+    """Run lesson 1; return 0 when validation accuracy reaches 97%, tta does no harm and
+    (with `--compare-precompute`) precompute's frozen epoch is 3x faster to the same place."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="imagenette_out", help="folder for the figures")
     parser.add_argument("--size", type=int, default=160)
@@ -166,9 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     learn, timer = fine_tuned(args.size, args.epochs, args.bs, new_head=args.new_head)
     report(f"fine_tune({args.epochs}) at {args.size}px", timer)
     plain, tta = tta_accuracy(learn)
-    print(f"accuracy {plain:.4f}, with tta() {tta:.4f}")
+    print(f"accuracy {plain:.4f} (target >= {TARGET}), with tta() {tta:.4f} (target >= the plain "
+          f"accuracy - 0.002)")  # fmt: skip
     interpret(learn, out)
     predict_some(learn)
+    reached = plain >= TARGET and tta >= plain - 0.002
     if args.compare_precompute:
         _, pre_timer = fine_tuned(
             args.size, args.epochs, args.bs, precompute=True, new_head=args.new_head
@@ -178,9 +184,13 @@ def main(argv: list[str] | None = None) -> int:
         phase_ratio = frozen_seconds(timer) / frozen_seconds(pre_timer)
         print(
             f"precompute: the frozen epoch is {epoch_ratio:.0f}x faster; with computing the "
-            f"features, the first frozen epoch is {phase_ratio:.1f}x faster"
+            f"features, the first frozen epoch is {phase_ratio:.1f}x faster (target >= 3x for "
+            f"the epoch)"
         )
-    return 0 if plain >= 0.97 else 1
+        final, pre_final = timer.fits[-1][1], pre_timer.fits[-1][1]
+        print(f"final accuracy {final:.4f}, with precompute {pre_final:.4f} (target: within 0.01)")
+        reached = reached and epoch_ratio >= 3 and abs(final - pre_final) <= 0.01
+    return 0 if reached else 1
 
 
 if __name__ == "__main__":

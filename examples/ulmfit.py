@@ -47,6 +47,8 @@ class Recipe:
     language model and two unfrozen epochs keep the pair inside 10 minutes on 2 cores.
     """
 
+    size: str = "small"  # AWD_LSTM_SIZES preset of both models ('tiny' for quick checks)
+    max_vocab: int = MAX_VOCAB
     lm_epochs: int = 1
     lm_lr: float = 2e-2
     lm_drop_mult: float = 0.3
@@ -91,7 +93,9 @@ class Result:
 
 def language_model(dls_lm: TextDataLoaders, path: Path, recipe: Recipe, encoder: str) -> float:
     """Train the language model, save its encoder as `encoder`; returns its perplexity."""
-    learn = language_model_learner(dls_lm, AWD_LSTM, drop_mult=recipe.lm_drop_mult, path=path)
+    learn = language_model_learner(
+        dls_lm, AWD_LSTM, size=recipe.size, drop_mult=recipe.lm_drop_mult, path=path
+    )
     learn.fit_one_cycle(recipe.lm_epochs, recipe.lm_lr, moms=recipe.moms)
     learn.save_encoder(encoder)
     if not dls_lm.backwards:  # a backward model predicts what came before
@@ -102,7 +106,9 @@ def language_model(dls_lm: TextDataLoaders, path: Path, recipe: Recipe, encoder:
 def classifier(dls: TextDataLoaders, path: Path, recipe: Recipe, encoder: str) -> TextLearner:
     """The classifier on the saved `encoder`, with gradual unfreezing: the head, then the
     last LSTM layer too, then the next, then everything."""
-    learn = text_classifier_learner(dls, AWD_LSTM, drop_mult=recipe.clas_drop_mult, path=path)
+    learn = text_classifier_learner(
+        dls, AWD_LSTM, size=recipe.size, drop_mult=recipe.clas_drop_mult, path=path
+    )
     learn.load_encoder(encoder)
     moms = recipe.moms
     cbs = [] if recipe.validate_stages else [SkipValidation(final=False)]
@@ -151,11 +157,13 @@ def _pipeline(
 def review_polarity(path: Path, recipe: Recipe | None = None) -> Result:
     """The pipeline on review_polarity's folders (pos / neg), 20% validation."""
     root = untar_data("review_polarity") / "txt_sentoken"
+    recipe = recipe or Recipe()
     return _pipeline(
         path,
-        recipe or Recipe(),
+        recipe,
         lambda bs, back: TextDataLoaders.from_folder(root, valid_pct=0.1, seed=42, is_lm=True,
-                                                     bs=bs, max_vocab=MAX_VOCAB, backwards=back),
+                                                     bs=bs, max_vocab=recipe.max_vocab,
+                                                     backwards=back),
         lambda vocab, bs, back: TextDataLoaders.from_folder(root, valid_pct=0.2, seed=42,
                                                             text_vocab=vocab, bs=bs,
                                                             backwards=back),
@@ -166,11 +174,12 @@ def imdb(path: Path, recipe: Recipe | None = None) -> Result:
     """The pipeline on imdb_sample: the language model on all 1,000 texts (10% to validate
     it), the classifier on the csv's own split."""
     df = pd.read_csv(untar_data("imdb_sample") / "texts.csv")
+    recipe = recipe or Recipe()
     return _pipeline(
         path,
-        recipe or Recipe(),
+        recipe,
         lambda bs, back: TextDataLoaders.from_df(df, text_col="text", is_lm=True, valid_pct=0.1,
-                                                 seed=42, bs=bs, max_vocab=MAX_VOCAB,
+                                                 seed=42, bs=bs, max_vocab=recipe.max_vocab,
                                                  backwards=back),
         lambda vocab, bs, back: TextDataLoaders.from_df(df, text_col="text", label_col="label",
                                                         valid_col="is_valid", text_vocab=vocab,

@@ -21,12 +21,15 @@ import torch
 
 from mentor import set_seed
 from mentor.data.external import untar_data
+from mentor.data.items import get_text_files
+from mentor.data.splitters import RandomSplitter
 from mentor.text import (
     AWD_LSTM,
     TextDataLoaders,
     TextLearner,
     Vocab,
     language_model_learner,
+    read_text_files,
     text_classifier_learner,
 )
 from mentor.train import Callback, CancelValidate
@@ -49,6 +52,8 @@ class Recipe:
 
     size: str = "small"  # AWD_LSTM_SIZES preset of both models ('tiny' for quick checks)
     max_vocab: int = MAX_VOCAB
+    # keep only each text's last n words (None: all); a review's verdict is mostly at its end
+    last_words: int | None = None
     lm_epochs: int = 1
     lm_lr: float = 2e-2
     lm_drop_mult: float = 0.3
@@ -155,18 +160,32 @@ def _pipeline(
 
 
 def review_polarity(path: Path, recipe: Recipe | None = None) -> Result:
-    """The pipeline on review_polarity's folders (pos / neg), 20% validation."""
-    root = untar_data("review_polarity") / "txt_sentoken"
+    """The pipeline on review_polarity's folders (pos / neg): the language model on all the
+    texts (10% to validate it), the classifier on a random 80% (20% validation)."""
     recipe = recipe or Recipe()
+    files = get_text_files(untar_data("review_polarity") / "txt_sentoken")
+    texts = read_text_files(files)
+    if recipe.last_words is not None:
+        texts = [" ".join(text.split()[-recipe.last_words :]) for text in texts]
+    labels = [file.parent.name for file in files]
+
+    def split(valid_pct: float) -> dict[str, list[str]]:
+        """The texts and labels, split as `from_folder(valid_pct=..., seed=42)` splits."""
+        train, valid = RandomSplitter(valid_pct, seed=42)(files)
+        return {
+            "train_texts": [texts[i] for i in train],
+            "valid_texts": [texts[i] for i in valid],
+            "train_labels": [labels[i] for i in train],
+            "valid_labels": [labels[i] for i in valid],
+        }
+
     return _pipeline(
         path,
         recipe,
-        lambda bs, back: TextDataLoaders.from_folder(root, valid_pct=0.1, seed=42, is_lm=True,
-                                                     bs=bs, max_vocab=recipe.max_vocab,
-                                                     backwards=back),
-        lambda vocab, bs, back: TextDataLoaders.from_folder(root, valid_pct=0.2, seed=42,
-                                                            text_vocab=vocab, bs=bs,
-                                                            backwards=back),
+        lambda bs, back: TextDataLoaders.from_texts(**split(0.1), is_lm=True, bs=bs,
+                                                    max_vocab=recipe.max_vocab, backwards=back),
+        lambda vocab, bs, back: TextDataLoaders.from_texts(**split(0.2), text_vocab=vocab, bs=bs,
+                                                           backwards=back),
     )  # fmt: skip
 
 

@@ -33,14 +33,17 @@ def need(name: str) -> None:
 
 
 @pytest.mark.slow
-def test_xresnet18_one_epoch_on_mnist_sample_reaches_99_3_percent() -> None:
+def test_xresnet18_one_epoch_on_5000_mnist_sample_digits_reaches_98_5_percent() -> None:
     from examples import mnist_xresnet
 
     need("mnist_sample")
-    learn = mnist_xresnet.train(epochs=1, lr=1e-2, bs=128, show=False)
+    # 5,000 of the 12,396 training images; the example's full epoch (99.66%, the 99.3%
+    # mark) is `make reproduce`'s
+    learn = mnist_xresnet.train(epochs=1, lr=1e-2, bs=128, n_train=5000, show=False)
     acc = learn.recorder.values[-1]["accuracy"]
-    # measured 0.9966 (full data, one epoch, about 60 s on one thread)
-    assert acc >= mnist_xresnet.TARGET, f"validation accuracy {acc:.4f} < {mnist_xresnet.TARGET}"
+    # measured 0.9917 / 0.9912 / 0.9897 (seeds 0 / 1 / 2) on one thread; 3,000 images were
+    # too few for one epoch to be steady (0.978 / 0.988 / 0.912)
+    assert acc >= 0.985, f"validation accuracy {acc:.4f} < 0.985"
 
 
 @pytest.mark.slow
@@ -65,9 +68,10 @@ def test_efficientnet_lite0_multi_label_on_coco_tiny_ranks_labels() -> None:
 def test_resnet18_finds_the_disc_centre_within_2_pixels() -> None:
     from examples import points
 
-    learn = points.train(epochs=8, lr=1e-2, n=1000, show=False)
+    learn = points.train(epochs=6, lr=1e-2, n=1000, show=False)
     error = points.pixel_error(learn)
-    # measured 1.51 px (42 s; the example with n=1500 and lr 3e-3: 1.01 px in 63 s)
+    # measured 1.40 px in 47 s on one thread (5 epochs: 1.90 px; the example's n=1500 with
+    # 8 epochs at lr 3e-3: 1.01 px, `make reproduce`)
     assert error < 2.0, f"mean centre error {error:.2f} px >= 2 (the issue's mark)"
 
 

@@ -1,7 +1,8 @@
-"""Lesson 1 end to end on imagenette_small at 160 px: a pretrained EfficientNet-Lite0 (its
-head starting from the ImageNet classifier's rows for the ten classes) fine-tuned with
-`fine_tune(2)`, then tta, interpretation with Grad-CAM, predict, and the same
-with `precompute=True` (about 4 minutes on 2 cores)."""
+"""Lesson 1 end to end on imagenette_small, sized for CI: a pretrained EfficientNet-Lite0 with
+a new head fine-tuned with `fine_tune(1)` at 112 px on 50 images of each class, validated on
+20 of each; then tta, interpretation with Grad-CAM, predict, and the same with
+`precompute=True` (about a minute on 2 cores). The example's full recipe (all 2,000 images
+at 160 px, 97%) is `make reproduce`'s."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ from mentor.vision.learner import VisionLearner
 
 pytestmark = pytest.mark.slow
 
+# seeds 42 / 1: frozen epoch 0.900 / 0.915, final 0.920 / 0.920 (tta 0.925 / 0.910) in 20 s;
+# with precompute the frozen epoch takes 0.1 s instead of 8.5 s, final 0.900 / 0.905
+QUICK = {"size": 112, "epochs": 1, "bs": 32, "new_head": True, "per_class": (50, 20)}
+
 
 @pytest.fixture(scope="module")
 def tuned() -> Iterator[tuple[VisionLearner, FitTimer]]:
@@ -26,7 +31,7 @@ def tuned() -> Iterator[tuple[VisionLearner, FitTimer]]:
         untar_data("imagenette_small")
     except FileNotFoundError as err:
         pytest.skip(f"imagenette_small is not available: {err}")
-    yield fine_tuned(size=160, epochs=2, bs=32)
+    yield fine_tuned(**QUICK)
 
 
 def test_fine_tune_reaches_the_mark_and_tta_does_no_harm(
@@ -34,10 +39,11 @@ def test_fine_tune_reaches_the_mark_and_tta_does_no_harm(
 ) -> None:
     learn, timer = tuned
     plain, tta = tta_accuracy(learn)
-    # the issue's mark; measured 0.978 (frozen epoch 0.980), tta 0.982; a new head: 0.962
-    assert plain >= 0.97, f"accuracy {plain:.4f}"
+    # a new head starts at chance (0.1); ImageNet features put it near 0.9 in one epoch
+    assert timer.fits[0][1] >= 0.85, f"frozen accuracy {timer.fits[0][1]:.4f}"
+    assert plain >= 0.88, f"accuracy {plain:.4f}"
     assert plain == pytest.approx(timer.fits[-1][1], abs=1e-6)  # get_preds agrees with fit
-    assert tta >= plain - 0.002, f"tta {tta:.4f} vs plain {plain:.4f}"
+    assert tta >= plain - 0.025, f"tta {tta:.4f} vs plain {plain:.4f}"  # 5 of 200 images
 
 
 def test_interpretation_agrees_with_itself_and_draws_heat_maps(
@@ -46,7 +52,7 @@ def test_interpretation_agrees_with_itself_and_draws_heat_maps(
     learn, _ = tuned
     interp = ClassificationInterpretation.from_learner(learn)
     matrix = interp.confusion_matrix()
-    assert matrix.sum() == len(learn.dls.valid_ds) == 500
+    assert matrix.sum() == len(learn.dls.valid_ds) == 200
     vocab = learn.dls.vocab
     for actual, predicted, count in interp.most_confused(min_val=1):
         assert matrix[vocab.index(actual), vocab.index(predicted)] == count
@@ -65,7 +71,7 @@ def test_grad_cam_and_predict_on_a_file(tuned: tuple[VisionLearner, FitTimer]) -
     assert label == learn.dls.vocab[int(index)] == imagenette_label(path)
     assert float(probs.sum()) == pytest.approx(1.0, abs=1e-5)
     cam = learn.grad_cam(path)
-    assert cam.shape == (160, 160) and float(cam.max()) == pytest.approx(1.0)
+    assert cam.shape == (112, 112) and float(cam.max()) == pytest.approx(1.0)
     assert float(cam.min()) >= 0.0 and float(cam.std()) > 0.05  # not flat
     assert torch.isfinite(cam).all()
 
@@ -74,10 +80,9 @@ def test_precompute_trains_the_frozen_epoch_faster_to_the_same_place(
     tuned: tuple[VisionLearner, FitTimer],
 ) -> None:
     _, timer = tuned
-    learn, pre_timer = fine_tuned(size=160, epochs=2, bs=32, precompute=True)
+    learn, pre_timer = fine_tuned(**QUICK, precompute=True)
     frozen_s, pre_frozen_s = timer.fits[0][0], pre_timer.fits[0][0]
-    # measured 29.6 s against 0.1 s (features computed before the fit: 17 s)
     assert pre_frozen_s * 3 <= frozen_s, (pre_frozen_s, frozen_s)
     final, pre_final = timer.fits[-1][1], pre_timer.fits[-1][1]
-    assert abs(final - pre_final) <= 0.01, (final, pre_final)
+    assert abs(final - pre_final) <= 0.04, (final, pre_final)  # 8 of 200 images
     assert len(learn.model) == 2 and learn.feature_cache is not None  # full model is back

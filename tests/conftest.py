@@ -17,6 +17,15 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 os.environ.setdefault("MENTOR_DATA", os.path.join(_HERE, "..", "..", "shared", "data"))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The benchmarks' smoke runs train both sides, some in processes of their own: they are
+    end-to-end runs, so `make test-fast` (`-m "not slow"`) leaves them out; CI runs them."""
+    bench = Path(_HERE) / "bench"
+    for item in items:
+        if bench in Path(item.path).parents:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def mnist_sample() -> tuple[torch.Tensor, ...]:
     """MNIST 3 vs 7 as tensors (x_train, y_train, x_valid, y_valid)."""

@@ -71,6 +71,7 @@ def test_train_image_predict_info_evaluate(
     assert "accuracy:" in out and "confusion matrix" in out and "top 5 losses" in out
 
 
+@pytest.mark.slow
 def test_lr_find_image_writes_plot(
     image_model: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -247,6 +248,7 @@ def test_resume_continues_an_interrupted_run_exactly(
     assert "Learning-rate finder" in page and page.count("<td>1</td>\n      <td>") >= 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", ["--no-channels-last", "--channels-last"])
 def test_resume_of_a_fine_tune_interrupted_in_its_second_fit(
     layout: str, mnist_tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -15,6 +15,9 @@ from mentor.inference.predictor import Predictor
 from tests.helpers import tabular_frame, tiny_folder
 from tests.inference.roundtrip import fresh_process_predictions, max_diff
 
+# train, export, then predict in a fresh process: end to end (make test-fast skips them)
+pytestmark = pytest.mark.slow
+
 TOL = 1e-6
 
 

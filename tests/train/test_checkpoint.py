@@ -157,6 +157,7 @@ def kill_and_resume(folder: Path, kill_mode: str, every: str) -> dict[str, Any]:
     return {"checkpoint": checkpoint, **load_out(folder)}
 
 
+@pytest.mark.slow
 def test_resume_after_kill_at_epoch_end_is_exact(
     tmp_path: Path, uninterrupted: dict[str, Any]
 ) -> None:
@@ -168,6 +169,7 @@ def test_resume_after_kill_at_epoch_end_is_exact(
     assert_same_fit(resumed, uninterrupted)
 
 
+@pytest.mark.slow
 def test_resume_mid_epoch_is_exact(tmp_path: Path, uninterrupted: dict[str, Any]) -> None:
     resumed = kill_and_resume(tmp_path / "run", "kill_batch", "5")
     checkpoint = resumed["checkpoint"]
@@ -180,6 +182,7 @@ def test_resume_mid_epoch_is_exact(tmp_path: Path, uninterrupted: dict[str, Any]
     assert_same_fit(resumed, uninterrupted)
 
 
+@pytest.mark.slow
 def test_resume_from_a_checkpoint_after_the_last_batch_of_an_epoch(
     tmp_path: Path, uninterrupted: dict[str, Any]
 ) -> None:
@@ -192,6 +195,7 @@ def test_resume_from_a_checkpoint_after_the_last_batch_of_an_epoch(
     assert_same_fit(resumed, uninterrupted)
 
 
+@pytest.mark.slow
 def test_uninterrupted_fit_is_reproducible(tmp_path: Path, uninterrupted: dict[str, Any]) -> None:
     """Guards the resume tests: two plain runs with one seed agree (else nothing is tested)."""
     done = run_fit(tmp_path, "full", "epoch")

@@ -138,6 +138,7 @@ def test_efficientnet_body_matches_its_features() -> None:
     assert torch.allclose(body(x), model.features(x))
 
 
+@pytest.mark.slow
 def test_xresnet18_from_scratch_learns_mnist_tiny(mnist_tiny: Path) -> None:
     set_seed(0)
     dls = ImageDataLoaders.from_folder(mnist_tiny, img_mode="L", bs=32, num_workers=0, device="cpu")

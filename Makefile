@@ -24,7 +24,7 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
-# the README's figures with their full recipes (about 35 minutes; not run by CI)
+# the README's figures with their full recipes (about 30 minutes; not run by CI)
 reproduce: $(STAMP)
 	$(PY) -m examples.reproduce --out reproduce_out
 

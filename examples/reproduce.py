@@ -6,7 +6,7 @@ At the end a table lists every recipe with its figure line, its time and PASS or
 exit status is 1 when any missed. These are the long runs that `make test` does not repeat
 (its end-to-end tests train smaller versions of the same recipes in seconds).
 
-`make reproduce` runs them all (about 35 minutes on 2 cores);
+`make reproduce` runs them all (about 30 minutes on 2 cores);
 `python -m examples.reproduce ulmfit collab` runs the named ones, `--list` shows the names.
 """
 

@@ -1,9 +1,12 @@
 """Vision architectures (ResNet, ResNeXt, XResNet), building blocks and model metadata.
 
 Importing this package registers every architecture with `mentor.core.registry`, so
-`create_model("resnet34", n_out=10)` works after `import mentor.vision.models`.
+`create_model("resnet34", n_out=10)` works after `import mentor.vision.models`; the registry's
+functions are re-exported here, so `from mentor import create_model` (loaded lazily from this
+package) always sees the built-in architectures.
 """
 
+from mentor.core.registry import create_model, list_models, register_model
 from mentor.vision.models.efficientnet import (
     efficientnet_lite0,
     efficientnet_lite1,
@@ -59,6 +62,9 @@ def body_and_features(model_name: str) -> tuple[int, int]:
 
 __all__ = [
     "EFFICIENTNET_META",
+    "create_model",
+    "list_models",
+    "register_model",
     "efficientnet_lite0",
     "efficientnet_lite1",
     "efficientnet_lite2",

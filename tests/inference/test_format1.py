@@ -1,0 +1,54 @@
+"""`.mentor` files written by format 1 (commit 950ca7f) still load and predict the same."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from mentor.inference.learner import load_learner
+from mentor.inference.predictor import Predictor
+
+HERE = Path(__file__).resolve().parent / "format1"
+EXPECTED: dict[str, Any] = json.loads((HERE / "expected.json").read_text())
+TOL = 1e-6
+
+
+def _inputs(name: str, items: list[Any]) -> list[Any]:
+    if name.startswith("vision"):
+        return [str(Path(os.environ["MENTOR_DATA"]) / item) for item in items]
+    return [tuple(item) for item in items] if name == "collab" else items
+
+
+@pytest.mark.filterwarnings("ignore:values not seen in training")
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_format1_file_predicts_as_when_written(name: str) -> None:
+    expected = EXPECTED[name]
+    items = _inputs(name, expected["items"])
+    predictor = Predictor.load(HERE / f"{name}.mentor", trusted_modules=["tests"])
+    labels, probs = predictor.predict_batch(items, bs=4)
+    assert float((probs - torch.tensor(expected["probs"])).abs().max()) <= TOL
+    if name == "tabular_regression" or name == "collab":
+        assert labels == pytest.approx(expected["labels"], abs=TOL)
+    else:
+        assert labels == expected["labels"]
+    label, single = predictor.predict(items[0])
+    assert float((single - torch.tensor(expected["single"][1])).abs().max()) <= TOL
+    if "generate" in expected:
+        assert predictor.generate(items[0], 12, 0.0) == expected["generate"]
+    learn = load_learner(HERE / f"{name}.mentor", trusted_modules=["tests"])
+    if name != "char_lm":
+        got = learn.get_preds(dl=learn.dls.test_dl(items, bs=4))[0]
+        assert float((got - torch.tensor(expected["probs"])).abs().max()) <= TOL
+
+
+def test_format1_files_are_format_1() -> None:
+    import zipfile
+
+    for name in EXPECTED:
+        with zipfile.ZipFile(HERE / f"{name}.mentor") as archive:
+            assert json.loads(archive.read("meta.json"))["format_version"] == 1

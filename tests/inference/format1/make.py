@@ -76,8 +76,13 @@ def vision_multi() -> tuple[Any, list[Any]]:
 
 
 def _table(regression: bool) -> tuple[Any, list[Any]]:
-    from mentor.tabular import Categorify, FillMissing, Normalize, TabularDataLoaders
-    from mentor.tabular import tabular_learner
+    from mentor.tabular import (
+        Categorify,
+        FillMissing,
+        Normalize,
+        TabularDataLoaders,
+        tabular_learner,
+    )
     from tests.helpers import tabular_frame
 
     df = tabular_frame()

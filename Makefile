@@ -41,6 +41,8 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check mentor tests bench examples
 	$(PY) -m mypy mentor
+	# the typed contracts: the Learner facade and the core layer, under --strict
+	$(PY) -m mypy --strict --follow-imports=silent mentor/train/learner.py mentor/core
 
 clean:
 	rm -rf $(VENV) demo_out reproduce_out .pytest_cache

@@ -58,7 +58,7 @@ from mentor.data.labels import parent_label
 from mentor.data.splitters import GrandparentSplitter
 from mentor.data.transforms import Normalize, imagenet_stats
 from mentor.vision.augment import aug_transforms
-from mentor.vision.data import ImageBlock
+from mentor.vision.blocks import ImageBlock
 from mentor.vision.resize import RandomResizedCrop
 
 SIZE, BS, WORKERS = 128, 64, 2

@@ -32,7 +32,7 @@ from mentor.data.items import get_image_files
 from mentor.data.splitters import RandomSplitter
 from mentor.train import Learner, accuracy_multi, fbeta
 from mentor.vision.augment import aug_transforms
-from mentor.vision.data import ImageBlock
+from mentor.vision.blocks import ImageBlock
 from mentor.vision.learner import vision_learner
 from mentor.vision.resize import Resize
 

@@ -25,7 +25,7 @@ from mentor.data.items import get_image_files
 from mentor.data.labels import parent_label
 from mentor.data.splitters import GrandparentSplitter
 from mentor.train import Learner, accuracy
-from mentor.vision.data import ImageBlock
+from mentor.vision.blocks import ImageBlock
 from mentor.vision.learner import vision_learner
 
 TARGET = 0.993

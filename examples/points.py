@@ -25,7 +25,7 @@ from mentor.data.datablock import DataBlock
 from mentor.data.splitters import RandomSplitter
 from mentor.train import Learner
 from mentor.vision.augment import aug_transforms
-from mentor.vision.data import ImageBlock, PointBlock
+from mentor.vision.blocks import ImageBlock, PointBlock
 from mentor.vision.learner import vision_learner
 
 TARGET_PX = 2.0

@@ -1,49 +1,77 @@
 """Layer 5: optional callbacks (lr finder, mixed precision, channels last, gradients,
-trackers, loggers, hooks and activation statistics)."""
+trackers, loggers, hooks and activation statistics).
 
-from mentor.callbacks.csv_logger import CSVLogger
-from mentor.callbacks.gradients import GradientAccumulation, GradientClip
-from mentor.callbacks.hooks import (
-    ActivationStats,
-    Hook,
-    Hooks,
-    LayerStats,
-    hook_output,
-    hook_outputs,
-)
-from mentor.callbacks.lr_finder import (
-    LRFinder,
-    SuggestedLRs,
-    lr_find,
-    minimum,
-    slide,
-    steep,
-    valley,
-)
-from mentor.callbacks.memory_format import ChannelsLast
-from mentor.callbacks.mixed_precision import MixedPrecision
-from mentor.callbacks.tracker import EarlyStoppingCallback, SaveModelCallback, TrackerCallback
+Public names load lazily (see `mentor.core.lazy`).
+"""
 
-__all__ = [
-    "ActivationStats",
-    "ChannelsLast",
-    "CSVLogger",
-    "EarlyStoppingCallback",
-    "GradientAccumulation",
-    "GradientClip",
-    "Hook",
-    "Hooks",
-    "LayerStats",
-    "LRFinder",
-    "MixedPrecision",
-    "SaveModelCallback",
-    "SuggestedLRs",
-    "TrackerCallback",
-    "hook_output",
-    "hook_outputs",
-    "lr_find",
-    "minimum",
-    "slide",
-    "steep",
-    "valley",
-]
+from typing import TYPE_CHECKING
+
+from mentor.core.lazy import attach
+
+if TYPE_CHECKING:
+    from mentor.callbacks.csv_logger import CSVLogger
+    from mentor.callbacks.gradients import GradientAccumulation, GradientClip
+    from mentor.callbacks.hooks import (
+        ActivationStats,
+        Hook,
+        Hooks,
+        LayerStats,
+        hook_output,
+        hook_outputs,
+    )
+    from mentor.callbacks.lr_finder import (
+        LRFinder,
+        SuggestedLRs,
+        lr_find,
+        minimum,
+        slide,
+        steep,
+        valley,
+    )
+    from mentor.callbacks.memory_format import ChannelsLast
+    from mentor.callbacks.mixed_precision import MixedPrecision
+    from mentor.callbacks.tracker import EarlyStoppingCallback, SaveModelCallback, TrackerCallback
+else:  # a type checker reads the imports above; Python loads each name on first use
+    __getattr__, __dir__, __all__ = attach(
+        __name__,
+        {
+            "mentor.callbacks.csv_logger": ("CSVLogger",),
+            "mentor.callbacks.gradients": (
+                "GradientAccumulation",
+                "GradientClip",
+            ),
+            "mentor.callbacks.hooks": (
+                "ActivationStats",
+                "Hook",
+                "Hooks",
+                "LayerStats",
+                "hook_output",
+                "hook_outputs",
+            ),
+            "mentor.callbacks.lr_finder": (
+                "LRFinder",
+                "SuggestedLRs",
+                "lr_find",
+                "minimum",
+                "slide",
+                "steep",
+                "valley",
+            ),
+            "mentor.callbacks.memory_format": ("ChannelsLast",),
+            "mentor.callbacks.mixed_precision": ("MixedPrecision",),
+            "mentor.callbacks.tracker": (
+                "EarlyStoppingCallback",
+                "SaveModelCallback",
+                "TrackerCallback",
+            ),
+        },
+        submodules=(
+            "csv_logger",
+            "gradients",
+            "hooks",
+            "lr_finder",
+            "memory_format",
+            "mixed_precision",
+            "tracker",
+        ),
+    )

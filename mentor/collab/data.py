@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mentor.collab.encoder import CollabEncoder
 from mentor.core.device import default_device
 from mentor.data.blocks import RegressionBlock
 from mentor.data.loaders import DataLoaders, TensorLoader
@@ -88,8 +89,9 @@ class CollabDataLoaders(DataLoaders):
         super().__init__(train, valid, device=device)
         self.classes = classes
         self.user_name, self.item_name, self.rating_name = user_name, item_name, rating_name
-        self.target_block = RegressionBlock(n_out=1)  # `predict` decodes a rating to a float
-        self.valid_bs = getattr(valid, "bs", None) or 2 * getattr(train, "bs", 32)
+        self.rating_block = RegressionBlock(n_out=1)  # `predict` decodes a rating to a float
+        self.bs: int = train.bs
+        self.valid_bs: int = valid.bs if valid is not None else 2 * train.bs
 
     @property
     def n_users(self) -> int:
@@ -111,9 +113,30 @@ class CollabDataLoaders(DataLoaders):
             )
         return torch.stack([user_idx, item_idx], dim=1)
 
-    def show_batch(self, n: int = 10) -> pd.DataFrame:
-        """The first `n` training ratings with user and item names, as a table."""
-        return self.decode_rows(range(min(n, self.train.loader.n)), split="train")  # type: ignore[attr-defined]
+    application = "collab"
+    n_inp = 1  # one [B, 2] tensor of user and item indices
+
+    @property
+    def target_block(self) -> RegressionBlock:
+        """The ratings, decoded as floats."""
+        return self.rating_block
+
+    def item_encoder(self) -> CollabEncoder:
+        """(user, item) pairs to indices, for export and prediction."""
+        return CollabEncoder(self.user_name, self.item_name, self.classes[self.user_name],
+                             self.classes[self.item_name])  # fmt: skip
+
+    def show_batch(self, max_n: int = 10) -> pd.DataFrame:
+        """The first `max_n` training ratings with user and item names, as a table."""
+        return self.decode_rows(range(min(max_n, self.train.loader.n)), split="train")  # type: ignore[attr-defined]
+
+    def show_results(self, batch: Sequence[Any], preds: Sequence[Any], max_n: int = 10) -> Any:
+        """The first `max_n` ratings of `batch` with names, and the predicted ratings."""
+        x = batch[0][:max_n].cpu()
+        y = batch[1][:max_n].cpu() if len(batch) > 1 else None
+        table = self._decoded_frame(x, y)
+        table["prediction"] = self.decode_preds(preds[: len(table)])
+        return table
 
     def decode_rows(self, indices: Iterable[int], split: str = "valid") -> pd.DataFrame:
         """Ratings `indices` of the `split` set ('train' or 'valid') with user and item names
@@ -123,16 +146,21 @@ class CollabDataLoaders(DataLoaders):
             raise ValueError(f"no {split!r} set in these CollabDataLoaders")
         index = torch.as_tensor(list(indices), dtype=torch.long)
         x, y = (t.cpu()[index] for t in loader.loader.tensors)  # type: ignore[attr-defined]
+        return self._decoded_frame(x, y)
+
+    def _decoded_frame(self, x: torch.Tensor, y: torch.Tensor | None) -> pd.DataFrame:
         users, items = self.classes[self.user_name], self.classes[self.item_name]
-        return pd.DataFrame(
+        table = pd.DataFrame(
             {
                 self.user_name: [users[i] for i in x[:, 0].tolist()],
                 self.item_name: [items[i] for i in x[:, 1].tolist()],
-                self.rating_name: y.tolist(),
             }
         )
+        if y is not None:
+            table[self.rating_name] = y.tolist()
+        return table
 
-    def test_dl(self, items: Any, bs: int | None = None) -> TensorLoader:
+    def test_dl(self, items: Any, with_labels: bool = False, bs: int | None = None) -> TensorLoader:
         """Ordered batches of new (user, item) pairs: `(x,)`, or `(x, y)` with ratings.
 
         Users and items unseen in training map to index 0, the `'#na#'` row that training
@@ -141,8 +169,9 @@ class CollabDataLoaders(DataLoaders):
         the known side's bias.
 
         Args:
-            items: a DataFrame with the user and item columns (the rating column optional),
-                or a list of rows (dicts, Series or one-row DataFrames), as `predict` passes.
+            items: a DataFrame with the user and item columns (and the rating column for
+                `with_labels`), or a list of rows (dicts, Series or one-row DataFrames).
+            with_labels: the rows carry ratings: batches are `(x, y)`.
             bs: batch size (default: the validation batch size).
 
         Example:
@@ -157,7 +186,12 @@ class CollabDataLoaders(DataLoaders):
                 )
         x = self.encode(df[self.user_name].to_numpy(), df[self.item_name].to_numpy())
         tensors = [x.to(self.device)]
-        if self.rating_name in df.columns and df[self.rating_name].notna().all():
+        if with_labels:
+            if self.rating_name not in df.columns:
+                raise KeyError(
+                    f"with_labels=True needs the rating column {self.rating_name!r}; the "
+                    f"columns are {list(df.columns)}"
+                )
             y = torch.as_tensor(_ratings(df, self.rating_name), dtype=torch.float32)
             tensors.append(y.to(self.device))
         return TensorLoader(*tensors, bs=bs or self.valid_bs, shuffle=False)

@@ -6,10 +6,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
-from torch import nn
 
 from mentor.collab.data import CollabDataLoaders
-from mentor.collab.model import EmbeddingDotBias, EmbeddingNN
+from mentor.collab.model import build_collab_model
+from mentor.core.spec import spec_name
 from mentor.tabular.model import get_emb_sz
 from mentor.train.learner import Learner
 from mentor.train.losses import MSELossFlat
@@ -63,34 +63,9 @@ def collab_learner(
         spec["classes"] = [dls.classes[dls.user_name], dls.classes[dls.item_name]]
     model = build_collab_model(use_nn, **spec)
     learn = Learner(dls, model, loss_func=loss_func or MSELossFlat(), **learner_kw)
-    factory = "mentor.collab.learner:build_collab_model"
+    factory = spec_name(build_collab_model)
     learn.model_spec = {"factory": factory, "kwargs": {"use_nn": use_nn, **spec}}
     return learn
 
 
-def build_collab_model(
-    use_nn: bool,
-    n_factors: int,
-    n_users: int,
-    n_items: int,
-    y_range: Sequence[float] | None = None,
-    classes: Sequence[Sequence[Any]] | None = None,
-    emb_szs: Sequence[Sequence[int]] | None = None,
-    layers: Sequence[int] | None = None,
-) -> nn.Module:
-    """The model `collab_learner` builds, from plain data (for `load_learner`).
-
-    Args:
-        use_nn: `EmbeddingNN` (with `emb_szs` and `layers`) instead of `EmbeddingDotBias`.
-        n_factors, n_users, n_items, y_range: see `collab_learner`.
-        classes: `(user_names, item_names)` for `EmbeddingDotBias.bias` / `weight` by name.
-    """
-    low_high = None if y_range is None else (float(y_range[0]), float(y_range[1]))
-    if use_nn:
-        sizes = [(int(n), int(width)) for n, width in emb_szs or ()]
-        return EmbeddingNN(sizes, layers=list(layers or [n_factors]), y_range=low_high)
-    names = None if classes is None else (list(classes[0]), list(classes[1]))
-    return EmbeddingDotBias(n_factors, n_users, n_items, low_high, names)
-
-
-__all__ = ["build_collab_model", "collab_learner"]
+__all__ = ["collab_learner"]

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from mentor.collab.data import encode_values
+from mentor.core.spec import register_spec
 from mentor.tabular.model import TabularModel
 
 
@@ -108,4 +109,30 @@ class EmbeddingNN(TabularModel):
         return super().forward(x, x.new_zeros((x.shape[0], 0), dtype=torch.float32)).squeeze(1)
 
 
-__all__ = ["EmbeddingDotBias", "EmbeddingNN"]
+@register_spec
+def build_collab_model(
+    use_nn: bool,
+    n_factors: int,
+    n_users: int,
+    n_items: int,
+    y_range: Sequence[float] | None = None,
+    classes: Sequence[Sequence[Any]] | None = None,
+    emb_szs: Sequence[Sequence[int]] | None = None,
+    layers: Sequence[int] | None = None,
+) -> nn.Module:
+    """The model `collab_learner` builds, from plain data (for `load_learner`).
+
+    Args:
+        use_nn: `EmbeddingNN` (with `emb_szs` and `layers`) instead of `EmbeddingDotBias`.
+        n_factors, n_users, n_items, y_range: see `collab_learner`.
+        classes: `(user_names, item_names)` for `EmbeddingDotBias.bias` / `weight` by name.
+    """
+    low_high = None if y_range is None else (float(y_range[0]), float(y_range[1]))
+    if use_nn:
+        sizes = [(int(n), int(width)) for n, width in emb_szs or ()]
+        return EmbeddingNN(sizes, layers=list(layers or [n_factors]), y_range=low_high)
+    names = None if classes is None else (list(classes[0]), list(classes[1]))
+    return EmbeddingDotBias(n_factors, n_users, n_items, low_high, names)
+
+
+__all__ = ["EmbeddingDotBias", "EmbeddingNN", "build_collab_model"]

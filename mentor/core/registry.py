@@ -1,9 +1,9 @@
-"""Explicit name -> factory registries (models, optimizers, losses)."""
+"""Explicit name -> factory registries (models, optimizers, losses), with metadata per name."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,13 +21,17 @@ class Registry(Generic[F]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.factories: dict[str, F] = {}
+        self.meta: dict[str, Any] = {}  # name -> what users of the factory need to know
 
-    def register(self, factory: F, name: str | None = None) -> F:
-        """Add `factory` under `name` (default: its `__name__`); names are unique."""
+    def register(self, factory: F, name: str | None = None, meta: Any = None) -> F:
+        """Add `factory` under `name` (default: its `__name__`), with its `meta`data (for
+        a model, where `vision_learner` cuts it); names are unique."""
         key = name or factory.__name__
         if key in self.factories:
             raise ValueError(f"{self.kind} {key!r} is registered twice; pick another name")
         self.factories[key] = factory
+        if meta is not None:
+            self.meta[key] = meta
         return factory
 
     def get(self, name: str) -> F:
@@ -50,13 +54,34 @@ class Registry(Generic[F]):
 
 
 MODELS: Registry[Callable[..., Any]] = Registry("model")
-OPTIMIZERS: Registry[Callable[..., Any]] = Registry("optimizer")
+OPTIMIZERS: Registry[Callable[..., Any]] = Registry("optimizer")  # `Learner(opt_func="sgd")`
 LOSSES: Registry[Callable[..., Any]] = Registry("loss")
 
 
-def register_model(factory: F) -> F:
-    """Decorator: add a model factory to the model registry under its function name."""
-    MODELS.register(factory)
+@overload
+def register_model(factory: F, *, meta: Any = None) -> F: ...
+
+
+@overload
+def register_model(factory: None = None, *, meta: Any = None) -> Callable[[F], F]: ...
+
+
+def register_model(factory: F | None = None, *, meta: Any = None) -> F | Callable[[F], F]:
+    """Decorator: add a model factory to the model registry under its function name, with
+    its metadata (`mentor.vision.models.ModelMeta` for an image architecture, so
+    `vision_learner` can cut it into body and head).
+
+    Example:
+        >>> @register_model(meta=ModelMeta(cut=-2, n_features=512))
+        ... def my_resnet(n_out=1000, c_in=3, pretrained=False, weights=None): ...
+    """
+    if factory is None:
+        return lambda f: _register(f, meta)
+    return _register(factory, meta)
+
+
+def _register(factory: F, meta: Any) -> F:
+    MODELS.register(factory, meta=meta)
     return factory
 
 

@@ -14,8 +14,9 @@ from torch.utils.data import DataLoader
 
 from mentor.core.device import default_device, keep_batch_memory, to_cpu
 from mentor.data.datablock import Datasets, SkippingLoader, collate_samples
+from mentor.data.encoders import BlockEncoder
 from mentor.data.loaders import DataLoaders, DeviceLoader
-from mentor.data.transforms import BatchPipeline, BatchTransform, OneThread
+from mentor.data.transforms import IMAGE, BatchPipeline, BatchTransform, OneThread
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -56,7 +57,8 @@ class BlockDataLoaders(DataLoaders):
     ) -> None:
         dev = torch.device(device) if device is not None else default_device()
         self.block, self.train_ds, self.valid_ds = block, train_ds, valid_ds
-        self.bs, self.valid_bs = bs, valid_bs or 2 * bs
+        self.bs: int = bs
+        self.valid_bs: int = valid_bs or 2 * bs
         self.num_workers = default_workers() if num_workers is None else num_workers
         self.shuffle = shuffle
         train = self._loader(train_ds, bs, shuffle, dev, train=True)
@@ -102,25 +104,30 @@ class BlockDataLoaders(DataLoaders):
 
     # ----- what the data is -----
     @property
+    def n_inp(self) -> int:
+        """The DataBlock's input blocks."""
+        return self.block.n_inp
+
+    @property
     def target_block(self) -> Any:
         """The first target block (after the inputs), or None for unlabelled data."""
         blocks = self.block.blocks
         return blocks[self.block.n_inp] if len(blocks) > self.block.n_inp else None
 
     @property
-    def vocab(self) -> list[Any]:
-        """The target's vocabulary (class names), or [] for targets without one."""
-        return list(getattr(self.target_block, "vocab", []))
-
-    @property
-    def c(self) -> int | None:
-        """The number of outputs a model needs (classes, labels or numbers)."""
-        return None if self.target_block is None else self.target_block.n_out
-
-    @property
     def loss_spec(self) -> tuple[str, dict[str, Any]] | None:
         """The loss for this target, as a registry name and arguments."""
         return None if self.target_block is None else self.target_block.loss_spec
+
+    @property
+    def application(self) -> str:  # type: ignore[override]
+        """'vision' when the first input is an image, else 'datablock'."""
+        return "vision" if self.block.kinds[0] == IMAGE else "datablock"
+
+    def item_encoder(self) -> BlockEncoder:
+        """The input blocks with the validation-time item and batch transforms."""
+        block = self.block
+        return BlockEncoder(block.blocks[: block.n_inp], block.item_tfms, block.batch_tfms)
 
     # ----- new loaders from the same items -----
     def test_dl(
@@ -201,6 +208,53 @@ class BlockDataLoaders(DataLoaders):
         if fname is not None or not interactive:
             fig.savefig(fname or "show_batch.png", dpi=80)
         return fig
+
+    def show_results(
+        self,
+        batch: Sequence[Any],
+        preds: Sequence[Any],
+        max_n: int = 9,
+        figsize: tuple[float, float] | None = None,
+        fname: str | Path | None = None,
+    ) -> Figure:
+        """Items of a validation `batch` with their targets and the model's decoded outputs
+        `preds`: labels as "target / prediction" titles; masks and points side by side.
+
+        Args:
+            batch: a batch as the validation loader gives it. preds: decoded outputs.
+            max_n: how many items (9). figsize: the figure size. fname: also save it there.
+        """
+        import matplotlib.pyplot as plt
+
+        items = self.decode_batch(batch, train=False)[:max_n]
+        n_inp, target = self.block.n_inp, self.target_block
+        spatial = target is not None and target.needs_geometry
+        ncols = 2 if spatial else min(3, len(items))
+        nrows = len(items) if spatial else math.ceil(len(items) / ncols)
+        fig, axes = plt.subplots(nrows, ncols, figsize=figsize or (3 * ncols, 3 * nrows))
+        axes_list = list(getattr(axes, "flat", [axes]))
+        for i, item in enumerate(items):
+            inputs, targets = item[:n_inp], item[n_inp:]
+            if spatial and target is not None:  # the target beside the prediction
+                for ax, value in zip(axes_list[2 * i : 2 * i + 2], [*targets, preds[i]]):
+                    self._show_inputs(inputs, ax)
+                    target.show(value, ax)
+                continue
+            ax = axes_list[i]
+            self._show_inputs(inputs, ax)
+            if target is not None:
+                shown = [target.title(value) for value in [*targets, preds[i]]]
+                ax.set_title(" / ".join(shown), fontsize=9)
+        for ax in axes_list:
+            ax.axis("off")
+        fig.tight_layout()
+        if fname is not None:
+            fig.savefig(fname, dpi=80)
+        return fig
+
+    def _show_inputs(self, inputs: Sequence[Any], ax: Any) -> None:
+        for value, block in zip(inputs, self.block.blocks):
+            block.show(value, ax)
 
     def _unique_batch(self, n: int) -> Any:
         """One training item repeated `n` times, each with its own augmentation."""

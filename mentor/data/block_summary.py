@@ -68,7 +68,7 @@ def _setup(block: DataBlock, state: dict[str, Any]) -> str:
     found = []
     for get, b in zip(block.getters, block.blocks):
         b.setup([get(item) for item in state["train"]])
-        vocab = list(getattr(b, "vocab", []))
+        vocab = list(b.vocab)
         if vocab:
             found.append(f"{type(b).__name__} vocab of {len(vocab)}: {vocab[:10]}")
     return "; ".join(found) or "nothing to learn"

@@ -15,10 +15,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from mentor.core.spec import InitSpec, register_spec
 from mentor.data.transforms import LABEL, BatchTransform, ItemTransform
 
 
-class TransformBlock:
+@register_spec
+class TransformBlock(InitSpec):
     """The base block: raw values pass through as they are.
 
     Args:
@@ -27,6 +29,7 @@ class TransformBlock:
     """
 
     checks_labels = False  # whether `encode` can reject a raw value (unknown labels)
+    needs_geometry = False  # whether predictions map back onto the raw input image
     loss_spec: tuple[str, dict[str, Any]] | None = None  # the loss for this target, by name
 
     def __init__(
@@ -36,8 +39,14 @@ class TransformBlock:
         batch_tfms: Sequence[BatchTransform] = (),
     ) -> None:
         self.kind = kind
+        self.vocab: list[Any] = []  # the classes, for blocks that have them
         self.item_tfms = list(item_tfms)
         self.batch_tfms = list(batch_tfms)
+
+    def to_spec(self) -> dict[str, Any]:
+        """What `from_spec` needs to rebuild the block as inference uses it (JSON data);
+        a subclass with settings of its own overrides it."""
+        return {"kind": self.kind} if type(self) is TransformBlock else {}
 
     def setup(self, raws: Sequence[Any]) -> None:
         """Learn from the training set's raw values (default: nothing)."""
@@ -49,6 +58,12 @@ class TransformBlock:
     def decode(self, value: Any) -> Any:
         """A batch element back in a person's terms (a label, a list of labels, a number)."""
         return value.tolist() if isinstance(value, Tensor) else value
+
+    def decode_in_input(self, value: Any, geometry: Any) -> Any:
+        """A prediction in the raw input's terms: `decode`, except for spatial targets
+        (masks, points), which map back onto the raw image (`geometry`: an
+        `InputGeometry`, or None when the input is not an image)."""
+        return self.decode(value)
 
     def title(self, value: Any) -> str:
         """A short text for plots."""
@@ -75,6 +90,7 @@ class TransformBlock:
         ax.set_title(f"{title}\n{self.title(value)}" if title else self.title(value), fontsize=9)
 
 
+@register_spec
 class CategoryBlock(TransformBlock):
     """One label per item, encoded as its index in the vocabulary.
 
@@ -95,6 +111,10 @@ class CategoryBlock(TransformBlock):
         self.fixed_vocab = vocab is not None
         self.sort = sort
         self.index: dict[Any, int] = {v: i for i, v in enumerate(self.vocab)}
+
+    def to_spec(self) -> dict[str, Any]:
+        """The vocabulary."""
+        return {"vocab": self.vocab}
 
     def setup(self, raws: Sequence[Any]) -> None:
         """Build the vocabulary from the training labels (unless one was given)."""
@@ -124,6 +144,7 @@ class CategoryBlock(TransformBlock):
         return len(self.vocab)
 
 
+@register_spec
 class MultiCategoryBlock(TransformBlock):
     """Several labels per item, encoded one-hot (for `BCEWithLogitsLossFlat`).
 
@@ -147,6 +168,10 @@ class MultiCategoryBlock(TransformBlock):
         self.fixed_vocab = vocab is not None
         self.label_delim, self.thresh = label_delim, thresh
         self.index: dict[Any, int] = {v: i for i, v in enumerate(self.vocab)}
+
+    def to_spec(self) -> dict[str, Any]:
+        """The vocabulary, delimiter and threshold."""
+        return {"vocab": self.vocab, "label_delim": self.label_delim, "thresh": self.thresh}
 
     def labels(self, raw: Any) -> list[Any]:
         """The labels of one raw value (a delimited string, a list, or one label)."""
@@ -179,6 +204,7 @@ class MultiCategoryBlock(TransformBlock):
         return len(self.vocab)
 
 
+@register_spec
 class RegressionBlock(TransformBlock):
     """One or several numbers per item, as a float tensor.
 
@@ -191,6 +217,10 @@ class RegressionBlock(TransformBlock):
     def __init__(self, n_out: int | None = None) -> None:
         super().__init__(LABEL)
         self._n_out = n_out
+
+    def to_spec(self) -> dict[str, Any]:
+        """The number of outputs."""
+        return {"n_out": self._n_out}
 
     def setup(self, raws: Sequence[Any]) -> None:
         """Find the number of outputs from the first training value."""

@@ -11,14 +11,11 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from mentor.data.blocks import TransformBlock, as_block
+from mentor.data.errors import BadItemError
 from mentor.data.splitters import RandomSplitter
 from mentor.data.transforms import ItemTransform, Kinds, ToTensor, apply_item_tfms
 
 Getter = Callable[[Any], Any]
-
-
-class BadItemError(OSError):
-    """An item that cannot be read (a corrupt image, say); its message names the file."""
 
 
 class Skipped:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sized
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from mentor.core.device import default_device, to_device
+from mentor.core.device import default_device, to_cpu, to_device
+
+if TYPE_CHECKING:
+    from mentor.data.encoders import ItemEncoder
 
 
 class TensorLoader:
@@ -91,10 +94,40 @@ class DeviceLoader:
         return isinstance(self.loader, Sized)
 
 
+class TargetBlock(Protocol):
+    """What the loop, interpretation, the report and export read from a data set's target
+    (`CategoryBlock` and the other blocks, `TabularTarget`)."""
+
+    vocab: list[Any]
+    needs_geometry: bool
+
+    @property
+    def n_out(self) -> int | None:
+        """Outputs a model needs for this target."""
+        ...
+
+    def decode(self, value: Any) -> Any:
+        """A target or decoded prediction in a person's terms."""
+        ...
+
+    def decode_in_input(self, value: Any, geometry: Any) -> Any:
+        """A decoded prediction on the raw input (masks and points map back onto it)."""
+        ...
+
+    def to_spec(self) -> dict[str, Any]:
+        """Its settings as JSON data (export)."""
+        ...
+
+
 class DataLoaders:
     """The training and validation loaders (and an optional test loader) on one device.
 
     Any iterables of batches work: our loaders, plain `torch.utils.data.DataLoader`s, lists.
+
+    The attributes and methods below are the contract the rest of mentor reads (the loop,
+    `get_preds` and `predict`, interpretation, the report, export): every loader class
+    (DataBlock, tabular, collab, text) overrides the ones its data can do better, and
+    the defaults here serve plain loaders.
 
     Args:
         train: the training batches.
@@ -177,9 +210,116 @@ class DataLoaders:
             valid_dl = TensorLoader(*(t.to(dev) for t in valid), bs=valid_bs or 2 * bs)
         return cls(train_dl, valid_dl, device=dev)
 
+    application = "custom"
+    """What kind of data this is, for people ('vision', 'tabular', 'collab', 'text', ...)."""
+    bs: int | None = None
+    """The training batch size, when the loaders were built with one."""
+    valid_bs: int | None = None
+    """The validation batch size, when the loaders were built with one."""
+    shuffle = True
+    """Whether the training loader reshuffles every epoch."""
+
+    @property
+    def n_inp(self) -> int | None:
+        """How many tensors of a batch are model inputs (the rest are targets); None for
+        plain loaders: every part of a batch but the last."""
+        return None
+
+    @property
+    def target_block(self) -> TargetBlock | None:
+        """The block that encodes the targets and decodes predictions (None: unknown)."""
+        return None
+
+    @property
+    def vocab(self) -> list[Any]:
+        """The target's classes ([] for targets without classes)."""
+        return [] if self.target_block is None else list(self.target_block.vocab)
+
+    @property
+    def c(self) -> int | None:
+        """Outputs a model needs for the target (None: unknown)."""
+        return None if self.target_block is None else self.target_block.n_out
+
     @property
     def loss_spec(self) -> tuple[str, dict[str, Any]] | None:
         """The loss the data implies, as a registry name and arguments (None: unknown)."""
+        return None
+
+    def item_encoder(self) -> ItemEncoder:
+        """How raw items become model inputs outside a loader (what export writes and
+        `Predictor` runs): the validation-time blocks, transforms or procs of the data."""
+        raise ValueError(
+            f"export cannot describe the data of type {type(self).__name__}: it can't say how "
+            "raw items become model inputs. Build the data with a DataBlock or an "
+            "application's DataLoaders, or define item_encoder() on your DataLoaders"
+        )
+
+    def test_dl(
+        self, items: Sequence[Any], with_labels: bool = False, bs: int | None = None
+    ) -> Iterable[Any]:
+        """A loader over new raw items with the validation-time processing, for `get_preds`.
+
+        Args:
+            items: the raw items (image paths, rows, texts, (user, item) pairs, ...).
+            with_labels: the items carry targets too (yielded after the inputs).
+            bs: batch size (default: the data's validation batch size).
+        """
+        raise ValueError(
+            f"{type(self).__name__}.test_dl cannot build a loader from raw items: it does not "
+            "know how they become model inputs; pass your own loader as get_preds(dl=...)"
+        )
+
+    def decode_batch(self, batch: Sequence[Any]) -> list[list[Any]]:
+        """A batch as people read it: per item, its parts on the CPU (the target decoded by
+        the target block)."""
+        parts = list(to_cpu(tuple(batch)))
+        n_items = len(parts[0]) if parts else 0
+        n_inp = self.inputs_of(parts)
+        target = self.target_block if len(parts) > n_inp else None
+        return [
+            [
+                target.decode(part[i]) if target is not None and j >= n_inp else part[i]
+                for j, part in enumerate(parts)
+            ]
+            for i in range(n_items)
+        ]
+
+    def inputs_of(self, batch: Sequence[Any]) -> int:
+        """How many parts of `batch` are inputs: `n_inp`, or all but the last one."""
+        return self.n_inp if self.n_inp is not None else max(1, len(batch) - 1)
+
+    def show_batch(self, max_n: int = 9) -> Any:
+        """Show `max_n` items of a training batch: a figure or a table (here: a table of
+        the inputs and the decoded targets)."""
+        return self._items_table(self.one_batch("train"), max_n)
+
+    def show_results(self, batch: Sequence[Any], preds: Sequence[Any], max_n: int = 9) -> Any:
+        """Show `max_n` items of `batch` beside the model's decoded outputs `preds` (class
+        indices, label flags, values, masks: what the loss decodes), as
+        `Learner.show_results` passes them: a figure or a table."""
+        table = self._items_table(batch, max_n)
+        table["prediction"] = self.decode_preds(preds[: len(table)])
+        return table
+
+    def decode_preds(self, preds: Sequence[Any]) -> list[Any]:
+        """Decoded outputs read by the target block (labels, numbers), as people read them."""
+        target = self.target_block
+        return [p if target is None else target.decode(p) for p in preds]
+
+    def _items_table(self, batch: Sequence[Any], max_n: int) -> Any:
+        import pandas as pd
+
+        n_inp = self.inputs_of(batch)
+        rows = []
+        for item in self.decode_batch(batch)[:max_n]:
+            row = {f"x{j}": _short(part) for j, part in enumerate(item[:n_inp])}
+            row.update({f"y{j}": _short(part) for j, part in enumerate(item[n_inp:])})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def decode_rows(self, indices: Iterable[int], split: str = "valid") -> Any:
+        """Items `indices` of `split` as table rows (reports show the items with the highest
+        losses so); None when the data has no table view (images)."""
         return None
 
     def one_batch(self, split: str = "train") -> Any:
@@ -197,6 +337,13 @@ class DataLoaders:
         if loader is None:
             raise IndexError(f"no loader at index {index}")
         return loader
+
+
+def _short(value: Any) -> Any:
+    """A batch part for a table: small tensors as values, larger ones by their shape."""
+    if isinstance(value, torch.Tensor):
+        return value.tolist() if value.numel() <= 6 else f"tensor {list(value.shape)}"
+    return value
 
 
 def _on_device(loader: Iterable[Any], device: torch.device) -> DeviceLoader:

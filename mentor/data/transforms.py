@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mentor.core.spec import InitSpec, register_spec
+
 IMAGE, MASK, POINTS, LABEL = "image", "mask", "points", "label"
 Kinds = tuple[str, ...]
 
@@ -57,11 +59,16 @@ class BatchTransform:
         return batch
 
 
-class ToTensor(ItemTransform):
+@register_spec
+class ToTensor(InitSpec, ItemTransform):
     """The last item transform: images to uint8 `[C, H, W]`, masks to uint8 `[H, W]`, points
     to `[-1, 1]` coordinates relative to the image; labels pass through."""
 
     order = 100
+
+    def to_spec(self) -> dict[str, Any]:
+        """No settings."""
+        return {}
 
     def __call__(self, sample: list[Any], kinds: Kinds, train: bool) -> list[Any]:
         size = next((_size(part) for part, kind in zip(sample, kinds) if kind == IMAGE), None)
@@ -91,10 +98,15 @@ def _to_tensor(part: Any, kind: str, size: tuple[int, int] | None) -> Any:
     return part
 
 
-class IntToFloat(BatchTransform):
+@register_spec
+class IntToFloat(InitSpec, BatchTransform):
     """uint8 images to floats in [0, 1]; masks to int64 (what losses want)."""
 
     order = 0
+
+    def to_spec(self) -> dict[str, Any]:
+        """No settings."""
+        return {}
 
     def encode(self, batch: list[Any], kinds: Kinds) -> list[Any]:
         """Convert images and masks."""
@@ -115,7 +127,8 @@ class IntToFloat(BatchTransform):
         ]
 
 
-class Normalize(BatchTransform):
+@register_spec
+class Normalize(InitSpec, BatchTransform):
     """Subtract the mean and divide by the standard deviation of each image channel.
 
     Example:
@@ -132,6 +145,10 @@ class Normalize(BatchTransform):
     def from_stats(cls, mean: Sequence[float], std: Sequence[float]) -> Normalize:
         """Normalize with the given per-channel statistics (e.g. `imagenet_stats`)."""
         return cls(mean, std)
+
+    def to_spec(self) -> dict[str, Any]:
+        """The per-channel statistics."""
+        return {"mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist()}
 
     def _stats(self, like: Tensor) -> tuple[Tensor, Tensor]:
         if self.mean.device != like.device:

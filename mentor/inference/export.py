@@ -5,27 +5,24 @@ A `.mentor` file is a zip archive holding exactly four members:
 - `weights.safetensors`: the model's state dict (tensors that share storage, such as tied
   weights, are written as separate copies; safetensors refuses shared ones).
 - `model.json`: how to rebuild the model, `{"factory": "module:qualname", "kwargs": {...}}`.
-  The application learners record a mentor factory (`vision_learner` ->
-  `mentor.vision.learner:build_vision_model` with arch, n_out, c_in and the head's settings;
-  `tabular_learner` -> `mentor.tabular.learner:build_tabular_model`; `collab_learner` ->
-  `mentor.collab.learner:build_collab_model`; `text_classifier_learner` ->
-  `mentor.text.models.core:get_text_classifier`), always built with `pretrained=False`
-  since the weights come from the file. A plain `Learner` on your own `nn.Module` writes its
-  class as `module:qualname` with no arguments, or whatever you set in `learn.model_spec`;
-  loading such a file needs `trusted_modules=[...]`.
-- `pipeline.json`: `{"version": 1, "application": "vision" | "tabular" | "collab" | "text",
-  "inputs": {...}, "target": {...} | null, "loss": {...}}`. `inputs` holds what turns a raw
-  item into model inputs: vision: the image mode and the validation-time item transforms
-  (Resize size, method and pad mode; RandomResizedCrop; CenterCrop; ConvertMode; ToTensor)
-  and batch transforms (IntToFloat, Normalize mean and std); tabular: the fitted procs
-  (Categorify vocabularies, FillMissing fill values, Normalize means and stds) with the
-  column names; collab: the user and item columns and vocabularies (index 0 unknown); text:
-  the tokenizer's rules, the token vocabulary and the padding id. `target` reads decoded
-  predictions as labels (`category` with `vocab`, `multi_category` with `vocab` and
-  `thresh`, `regression` with `n_out` and `log_y`). `loss` is the activation and decoding
-  (`softmax` over `axis` then argmax, `sigmoid` then `> thresh`, or `identity`).
-- `meta.json`: `{"format": "mentor", "format_version": 1, "mentor_version", "torch_version",
-  "created" (UTC, ISO 8601), "application", "metrics" (the last recorded epoch)}`.
+  The application learners record a registered factory (`vision_learner` ->
+  `build_vision_model` with arch, n_out, c_in and the head's settings; `tabular_learner` ->
+  `build_tabular_model`; `collab_learner` -> `build_collab_model`; the text learners ->
+  `get_text_classifier` / `get_language_model`), always built with `pretrained=False`
+  since the weights come from the file. A plain `Learner` on your own `nn.Module` writes
+  `learn.model_spec` (a factory you registered with `register_spec` loads by name) or else
+  the model's class, which loads with `trusted_modules=[...]`.
+- `pipeline.json`: `{"version": 2, "application", "inputs", "target", "decoding", "loss"}`.
+  Every piece is a spec of the registry (`mentor.core.spec`): `{"type": "module:qualname",
+  ...settings}`. `inputs` is the data's item encoder (`dls.item_encoder()`): for DataBlock
+  data the input blocks with the validation-time item and batch transforms; for tabular
+  data the fitted procs; for collab the user and item vocabularies; for text the
+  tokenizer, vocabulary and padding id. `target` is the target block that reads decoded
+  predictions as labels (null for a language model); `decoding` the loss's activation and
+  decoding (`mentor.core.decoding`); `loss` the loss's name, for people.
+- `meta.json`: `{"format": "mentor", "format_version": 2, "mentor_version", "torch_version",
+  "created" (UTC, ISO 8601), "application", "metrics" (the last recorded epoch)}`. Files of
+  format 1 are migrated as they load (`mentor.inference.migrate`).
 
 Example:
     >>> learn.export("pets")            # writes pets.mentor
@@ -45,7 +42,8 @@ from typing import Any
 import torch
 from safetensors.torch import save as save_safetensors
 
-from mentor.inference.describe import PIPELINE_VERSION, _json_value, describe_pipeline
+from mentor.core.decoding import decoding_for
+from mentor.core.spec import json_value, to_spec
 from mentor.inference.load import FORMAT, FORMAT_VERSION
 
 SUFFIX = ".mentor"
@@ -67,7 +65,7 @@ def export_learner(learn: Any, path: str | Path) -> Path:
     file = Path(path)
     if file.suffix != SUFFIX:
         file = file.with_name(file.name + SUFFIX)
-    pipeline = {"version": PIPELINE_VERSION, **describe_pipeline(learn)}
+    pipeline = describe_pipeline(learn)
     members = {
         "meta.json": _dumps(describe_meta(learn, pipeline["application"]), "meta.json"),
         "model.json": _dumps(describe_model(learn), "model.json"),
@@ -85,11 +83,35 @@ def export_learner(learn: Any, path: str | Path) -> Path:
     return file
 
 
+def describe_pipeline(learn: Any) -> dict[str, Any]:
+    """`pipeline.json`: the data's item encoder, its target block and the loss's decoding,
+    each as a registered spec."""
+    dls = learn.dls
+    loss_name = getattr(learn.loss_func, "__name__", type(learn.loss_func).__name__)
+    decoding = decoding_for(learn.loss_func)
+    if decoding is None:
+        raise ValueError(
+            f"export cannot describe the activation of the loss {loss_name}: it knows "
+            "mentor's losses, PyTorch's cross-entropy, binary cross-entropy and regression "
+            "losses; give your loss a `decoding` (mentor.core.decoding) to export it"
+        )
+    target = dls.target_block
+    target_name = type(target).__name__
+    return {
+        "version": FORMAT_VERSION,
+        "application": dls.application,
+        "inputs": to_spec(dls.item_encoder(), f"the item encoder of {type(dls).__name__}"),
+        "target": None if target is None else to_spec(target, f"the target {target_name}"),
+        "decoding": to_spec(decoding, "the loss's decoding"),
+        "loss": loss_name,
+    }
+
+
 def describe_model(learn: Any) -> dict[str, Any]:
     """`model.json`: the learner's `model_spec`, or the model's own importable class."""
     spec = getattr(learn, "model_spec", None)
     if spec is not None:
-        return _json_value(dict(spec), "learn.model_spec")
+        return json_value(dict(spec), "learn.model_spec")
     cls = type(learn.model)
     module, qualname = cls.__module__, cls.__qualname__
     if module == "__main__" or "<locals>" in qualname or module.split(".")[0] == "torch":
@@ -143,4 +165,4 @@ def _rank() -> int:
     return 0
 
 
-__all__ = ["SUFFIX", "describe_model", "export_learner", "model_weights"]
+__all__ = ["SUFFIX", "describe_model", "describe_pipeline", "export_learner", "model_weights"]

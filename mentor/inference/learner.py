@@ -30,7 +30,7 @@ class InferenceLoader:
     """
 
     def __init__(self, predictor: Predictor, items: Sequence[Any], bs: int) -> None:
-        self.batches = list(predictor.inputs.batches(items, bs))
+        self.batches = list(predictor.inputs.batches(items, bs, predictor.device))
         self.item_order = [i for _, positions in self.batches for i in positions]
 
     def __len__(self) -> int:
@@ -50,9 +50,19 @@ class InferenceDataLoaders(DataLoaders):
 
     def __init__(self, predictor: Predictor, bs: int = 64) -> None:
         super().__init__([], None, device=predictor.device)
-        self.predictor, self.bs = predictor, bs
-        self.n_inp = predictor.inputs.n_inp
-        self.target_block = predictor.decoder  # decodes a prediction into its label
+        self.predictor = predictor
+        self.bs: int = bs
+        self.application = predictor.application
+
+    @property
+    def n_inp(self) -> int:
+        """The model's inputs per batch, as the exported encoder gives them."""
+        return self.predictor.inputs.n_inp
+
+    @property
+    def target_block(self) -> Any:
+        """The exported target block, which decodes a prediction into its label."""
+        return self.predictor.target
 
     @property
     def vocab(self) -> list[Any]:
@@ -64,8 +74,15 @@ class InferenceDataLoaders(DataLoaders):
         """Number of classes (None for regression)."""
         return len(self.vocab) or None
 
-    def test_dl(self, items: Sequence[Any], bs: int | None = None) -> InferenceLoader:
+    def test_dl(
+        self, items: Sequence[Any], with_labels: bool = False, bs: int | None = None
+    ) -> InferenceLoader:
         """A loader of model inputs for raw `items` (images, rows, texts, (user, item) pairs)."""
+        if with_labels:
+            raise ValueError(
+                "a loaded learner encodes raw items only (with_labels=False); to score labelled "
+                "data, build its DataLoaders and a learner with the exported weights"
+            )
         return InferenceLoader(self.predictor, items, bs or self.bs)
 
 
@@ -87,18 +104,19 @@ def load_learner(
         >>> learn = load_learner("pets.mentor")
         >>> label, _, probs = learn.predict("cat.jpg")
     """
+    from mentor.core.decoding import Sigmoid, Softmax
     from mentor.core.device import default_device
     from mentor.train.learner import Learner
     from mentor.train.losses import BCEWithLogitsLossFlat, CrossEntropyLossFlat, MSELossFlat
 
     device = torch.device("cpu") if cpu else default_device()
     predictor = Predictor.load(path, device, trusted_modules)
-    loss = predictor.pipeline["loss"]
+    decoding = predictor.decoding
     loss_func: torch.nn.Module
-    if loss["activation"] == "softmax":
-        loss_func = CrossEntropyLossFlat(axis=int(loss.get("axis", -1)))
-    elif loss["activation"] == "sigmoid":
-        loss_func = BCEWithLogitsLossFlat(thresh=float(loss.get("thresh", 0.5)))
+    if isinstance(decoding, Softmax):
+        loss_func = CrossEntropyLossFlat(axis=decoding.axis)
+    elif isinstance(decoding, Sigmoid):
+        loss_func = BCEWithLogitsLossFlat(thresh=decoding.thresh)
     else:
         loss_func = MSELossFlat()
     learn = Learner(InferenceDataLoaders(predictor), predictor.model, loss_func=loss_func)

@@ -1,17 +1,17 @@
 """Reading a `.mentor` file safely: zip + JSON + safetensors, every part checked.
 
 Nothing is unpickled. The archive must hold exactly the four documented members; the format
-version must be one this mentor reads; the model factory named in `model.json` must be one of
-mentor's own (`KNOWN_FACTORIES`) or lie in a module the caller trusts (`trusted_modules`),
-so a file can't make the loader import or call arbitrary code. Each failure is a
-`ValueError` that names the problem.
+version must be one this mentor reads (1 is migrated to 2 as it is read); the model factory
+named in `model.json` must be registered (`mentor.core.spec`: mentor's own, or a user's
+whose module is imported) or lie in a module the caller trusts (`trusted_modules`), so a
+file can't make the loader import or call arbitrary code. Each failure is a `ValueError`
+that names the problem.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-import re
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,21 +22,14 @@ import torch
 from safetensors.torch import load as load_safetensors
 from torch import nn
 
+from mentor.core.spec import resolve, trusted
+from mentor.inference.migrate import migrate_v1
+
 FORMAT = "mentor"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READS_VERSIONS = (1, 2)
 MEMBERS = ("meta.json", "model.json", "pipeline.json", "weights.safetensors")
-KNOWN_FACTORIES = (
-    "mentor.vision.learner:build_vision_model",
-    "mentor.tabular.learner:build_tabular_model",
-    "mentor.collab.learner:build_collab_model",
-    "mentor.text.models.core:get_text_classifier",
-    "mentor.text.models.core:get_language_model",
-    "mentor.text.models.char_rnn:simple_rnn",
-    "mentor.text.models.char_rnn:simple_gru",
-    "mentor.text.models.char_rnn:simple_lstm",
-)
 MAX_JSON_BYTES = 512 * 2**20
-_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 @dataclass
@@ -81,6 +74,8 @@ def read_exported(path: str | Path) -> ExportedModel:
             raise ValueError(
                 f"weights.safetensors in {str(file)!r} is not readable: {err}"
             ) from None
+    if meta["format_version"] == 1:
+        pipeline, model = migrate_v1(pipeline, model)
     return ExportedModel(meta, model, pipeline, weights)
 
 
@@ -106,35 +101,31 @@ def check_meta(meta: dict[str, Any], file: Path | str = "<file>") -> None:
         raise ValueError(f"{str(file)!r} is not a mentor export (meta.json format is "
                          f"{meta.get('format')!r}, expected {FORMAT!r})")  # fmt: skip
     version = meta.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READS_VERSIONS:
         raise ValueError(
-            f"{str(file)!r} has format version {version!r}; this mentor reads version "
-            f"{FORMAT_VERSION}: export it again with this version, or upgrade mentor"
+            f"{str(file)!r} has format version {version!r}; this mentor reads versions "
+            f"{list(READS_VERSIONS)}: export it again with this version, or upgrade mentor"
         )
 
 
 def resolve_factory(name: Any, trusted_modules: Sequence[str] = ()) -> Callable[..., Any]:
-    """The callable `module:qualname` names, if mentor's own or in a trusted module.
+    """The model factory `module:qualname` names: a registered one (mentor's, or a user's
+    whose module is imported), or any class or function of a trusted module.
 
     Args:
-        name: e.g. 'mentor.vision.learner:build_vision_model' or 'mypkg.models:MyNet'.
+        name: e.g. 'mentor.vision.models.head:build_vision_model' or 'mypkg.models:MyNet'.
         trusted_modules: modules (and their submodules) whose classes and functions may be
             imported, e.g. ['mypkg']; only list code you trust.
     """
-    if not isinstance(name, str) or name.count(":") != 1:
-        raise ValueError(f"model.json factory {name!r} is not of the form 'module:qualname'")
-    module_name, qualname = name.split(":")
-    if not (_DOTTED.match(module_name) and _DOTTED.match(qualname)):
-        raise ValueError(f"model.json factory {name!r} is not a valid 'module:qualname'")
-    trusted = any(module_name == m or module_name.startswith(m + ".") for m in trusted_modules)
-    if name not in KNOWN_FACTORIES and not trusted:
-        raise ValueError(
-            f"model.json names the factory {name!r}, which is not one of mentor's model "
-            f"factories {list(KNOWN_FACTORIES)}; loading it would import {module_name!r}. If you "
-            f"trust this file, pass trusted_modules=[{module_name.split('.')[0]!r}]"
-        )
-    target: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
+    try:
+        factory: Callable[..., Any] = resolve(name, trusted_modules, kind="model factory")
+        return factory
+    except ValueError:
+        module_name = name.split(":")[0] if isinstance(name, str) else ""
+        if not trusted(module_name, trusted_modules):
+            raise
+    target: Any = importlib.import_module(module_name)  # trusted: any class or function
+    for part in name.split(":")[1].split("."):
         target = getattr(target, part, None)
     if not callable(target):
         raise ValueError(f"model.json factory {name!r} does not name a class or function")

@@ -39,6 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from mentor.core.device import split_batch
+from mentor.data.loaders import DataLoaders
 
 SUFFIX = ".onnx"
 INPUT_NAMES = {"vision": ("image",), "tabular": ("cat", "cont")}
@@ -110,36 +111,21 @@ def _require_onnx() -> None:
         ) from err
 
 
-def learner_application(dls: Any) -> str:
+def learner_application(dls: DataLoaders) -> str:
     """'vision' or 'tabular' for data ONNX export covers; a `ValueError` for any other.
 
     Args:
         dls: a learner's data: image DataBlock loaders with one image input, or
             `TabularDataLoaders`.
     """
-    from mentor.collab.data import CollabDataLoaders
-    from mentor.data.block_loaders import BlockDataLoaders
-    from mentor.tabular.data import TabularDataLoaders
-    from mentor.text.data import TextDataLoaders
-    from mentor.vision.data import ImageBlock
-
-    if isinstance(dls, TabularDataLoaders):
-        return "tabular"
-    if isinstance(dls, BlockDataLoaders):
-        block = dls.block
-        if block.n_inp == 1 and isinstance(block.blocks[0], ImageBlock):
-            return "vision"
-        what = f"DataBlock with inputs {[type(b).__name__ for b in block.blocks[: block.n_inp]]}"
-    elif isinstance(dls, TextDataLoaders):
-        what = "text (language model)" if dls.is_lm else "text (classifier)"
-    elif isinstance(dls, CollabDataLoaders):
-        what = "collab"
-    else:
-        what = f"data of type {type(dls).__name__}"
+    application = dls.application
+    if application == "tabular" or (application == "vision" and dls.n_inp == 1):
+        return application
     raise ValueError(
         f"ONNX export covers vision and tabular models (one image input, or "
-        f"TabularDataLoaders); this learner's application is {what}. Use "
-        "`learn.export(path)` to write a .mentor file instead"
+        f"TabularDataLoaders); this learner's application is {application!r} with "
+        f"{dls.n_inp} input(s) (data of type {type(dls).__name__}). Use `learn.export(path)` "
+        "to write a .mentor file instead"
     )
 
 

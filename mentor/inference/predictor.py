@@ -18,12 +18,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from mentor.core.decoding import Decoding
+from mentor.core.spec import from_spec, trusting
+from mentor.data.encoders import ItemEncoder
 from mentor.inference.load import ExportedModel, build_model, read_exported
-from mentor.inference.pipelines import Inputs, OutputDecoder, make_inputs
 
 
 class Predictor:
-    """A model, the preprocessing of its raw items and the decoding of its outputs.
+    """A model, the encoder of its raw items, the decoding of its outputs and the target
+    block that reads them as labels, all rebuilt from the file's specs.
 
     Build one with `Predictor.load(path)`. Items: images (a path, bytes, a PIL image, a
     uint8 numpy array), texts (str), tabular rows (a dict or Series; a DataFrame or list of
@@ -31,15 +34,21 @@ class Predictor:
     columns; a DataFrame for `predict_batch`).
 
     Args:
-        model: the model (eval mode). inputs: the preprocessing. decoder: the output
-            decoding. exported: the file's parsed JSON (meta, model, pipeline).
+        model: the model (eval mode). inputs: the item encoder. decoding: the loss's
+            activation and decoding. target: the target block (None for a language model).
+        exported: the file's parsed JSON (meta, model, pipeline).
     """
 
     def __init__(
-        self, model: nn.Module, inputs: Inputs, decoder: OutputDecoder, exported: ExportedModel
+        self,
+        model: nn.Module,
+        inputs: ItemEncoder,
+        decoding: Decoding,
+        target: Any,
+        exported: ExportedModel,
     ) -> None:
         self.model = model.eval()
-        self.inputs, self.decoder = inputs, decoder
+        self.inputs, self.decoding, self.target = inputs, decoding, target
         self.meta, self.pipeline = exported.meta, exported.pipeline
         self.model_spec = exported.model
         self.application: str = exported.pipeline["application"]
@@ -64,21 +73,23 @@ class Predictor:
         """
         exported = read_exported(path)
         pipeline = exported.pipeline
-        for key in ("application", "inputs", "loss"):
+        for key in ("application", "inputs", "target", "decoding"):
             if key not in pipeline:
                 raise ValueError(f"pipeline.json in {str(path)!r} has no {key!r} entry")
         dev = torch.device(device)
         model = build_model(exported, trusted_modules, dev)
-        inputs = make_inputs(pipeline["application"], pipeline["inputs"], dev)
-        decoder = OutputDecoder(pipeline["loss"], pipeline.get("target"))
-        return cls(model, inputs, decoder, exported)
+        with trusting(trusted_modules):
+            inputs = from_spec(pipeline["inputs"], kind="item encoder")
+            decoding = from_spec(pipeline["decoding"], kind="decoding", expect=Decoding)
+            target = pipeline["target"] and from_spec(pipeline["target"], kind="target block")
+        return cls(model, inputs, decoding, target, exported)
 
     @property
     def vocab(self) -> list[Any]:
         """The class names (empty for regression); a language model's tokens."""
         if self.application == "text_lm":
             return list(self.inputs.vocab.itos)  # type: ignore[attr-defined]
-        return list(self.decoder.vocab)
+        return [] if self.target is None else list(self.target.vocab)
 
     def predict(self, item: Any) -> tuple[Any, Tensor]:
         """`(decoded, probs)` for one raw item.
@@ -93,10 +104,19 @@ class Predictor:
         if self.application == "text_lm":
             return self._next_token(item)
         with torch.inference_mode():
-            out = self.model(*self.inputs.encode_one(item)).float()
-            probs = self.decoder.activate(out)
-            decoded = self.decoder.decode_tensor(probs)[0].cpu()
-        return self.decoder.decode(decoded), probs[0].cpu()
+            out = self.model(*self.inputs.encode_one(item, self.device)).float()
+            probs = self.decoding.activate(out)
+            decoded = self.decoding.decode(probs)[0].cpu()
+        return self.label(decoded, item), probs[0].cpu()
+
+    def label(self, decoded: Tensor, item: Any) -> Any:
+        """One item's decoded output read by the target block: a label, labels, numbers; a
+        mask or points on the item's raw image."""
+        if self.target is None:
+            return decoded
+        if self.target.needs_geometry:
+            return self.target.decode_in_input(decoded, self.inputs.geometry(item))
+        return self.target.decode(decoded)
 
     def predict_batch(self, items: Any, bs: int = 64) -> tuple[list[Any], Tensor]:
         """`(decoded labels, probs)` for many items, in the items' order; `probs` is
@@ -108,14 +128,18 @@ class Predictor:
             return list(tokens), torch.stack(dists)
         probs_of: dict[int, Tensor] = {}
         with torch.inference_mode():
-            for xb, positions in self.inputs.batches(items, bs):
-                probs = self.decoder.activate(self.model(*xb).float()).cpu()
+            for xb, positions in self.inputs.batches(items, bs, self.device):
+                probs = self.decoding.activate(self.model(*xb).float()).cpu()
                 probs_of.update(zip(positions, probs))
         if not probs_of:
             raise ValueError("predict_batch got no items")
         probs = torch.stack([probs_of[i] for i in range(len(probs_of))])
-        decoded = self.decoder.decode_tensor(probs)
-        return [self.decoder.decode(value) for value in decoded], probs
+        decoded = self.decoding.decode(probs)
+        spatial = self.target is not None and self.target.needs_geometry  # reads the items
+        labels = [
+            self.label(value, items[i] if spatial else None) for i, value in enumerate(decoded)
+        ]
+        return labels, probs
 
     # ----- language models -----
     def _prompt(self, text: Any) -> list[int]:

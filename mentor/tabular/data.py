@@ -19,6 +19,7 @@ import torch
 
 from mentor.core.device import default_device
 from mentor.data.loaders import DataLoaders, TensorLoader
+from mentor.tabular.encoder import TabularEncoder
 from mentor.tabular.preprocess import (
     Categorify,
     FillMissing,
@@ -162,7 +163,8 @@ class TabularDataLoaders(DataLoaders):
         dev = torch.device(device) if device is not None else default_device()
         self.train_data, self.valid_data = train, valid
         self.preprocessor, self.target = preprocessor, target
-        self.bs, self.valid_bs = bs, valid_bs or 2 * bs
+        self.bs: int = bs
+        self.valid_bs: int = valid_bs or 2 * bs
         drop_last = shuffle and len(train.frame) > bs
         train_dl = TensorLoader(*train.tensors(dev), bs=bs, shuffle=shuffle, drop_last=drop_last)
         valid_dl = None
@@ -177,6 +179,12 @@ class TabularDataLoaders(DataLoaders):
     def procs(self) -> list[Any]:
         """The fitted procs, in the order they run."""
         return list(self.preprocessor.procs)
+
+    application = "tabular"
+
+    def item_encoder(self) -> TabularEncoder:
+        """Rows through the fitted procs, for export and prediction."""
+        return TabularEncoder(self.preprocessor)
 
     @property
     def target_block(self) -> TabularTarget:
@@ -203,13 +211,19 @@ class TabularDataLoaders(DataLoaders):
         """The target column(s)."""
         return list(self.target.y_names)
 
-    def show_batch(self, n: int = 10) -> pd.DataFrame:
-        """The first `n` training rows decoded back (categories, raw values, labels).
+    def show_batch(self, max_n: int = 10) -> pd.DataFrame:
+        """The first `max_n` training rows decoded back (categories, raw values, labels).
 
         Codes become their category ('#na#' for 0, unknown or missing), normalized values
         their original scale and the target its label or value, as fastai's `show_batch`.
         """
-        return self.decode_rows(range(min(n, self.train.loader.n)), split="train")  # type: ignore[attr-defined]
+        return self.decode_rows(range(min(max_n, self.train.loader.n)), split="train")  # type: ignore[attr-defined]
+
+    def show_results(self, batch: Sequence[Any], preds: Sequence[Any], max_n: int = 10) -> Any:
+        """The first `max_n` rows of `batch` decoded back, with the decoded predictions."""
+        table = self._decoded_frame(*(t[:max_n].cpu() for t in batch[:3]))
+        table["prediction"] = self.decode_preds(preds[: len(table)])
+        return table
 
     def decode_rows(self, indices: Iterable[int], split: str = "valid") -> pd.DataFrame:
         """Rows `indices` of the `split` set ('train' or 'valid') decoded back, as
@@ -219,6 +233,9 @@ class TabularDataLoaders(DataLoaders):
             raise ValueError(f"no {split!r} set in these TabularDataLoaders")
         index = torch.as_tensor(list(indices), dtype=torch.long)
         cats, conts, y = (t.cpu()[index] for t in loader.loader.tensors)  # type: ignore[attr-defined]
+        return self._decoded_frame(cats, conts, y)
+
+    def _decoded_frame(self, cats: torch.Tensor, conts: torch.Tensor, y: Any) -> pd.DataFrame:
         vocabs, means, stds = _decoding_state(self.preprocessor)
         out = pd.DataFrame(index=range(len(cats)))
         for i, name in enumerate(self.cat_names):
@@ -227,12 +244,13 @@ class TabularDataLoaders(DataLoaders):
             out[name] = [vocab[c] for c in codes] if vocab is not None else codes
         for i, name in enumerate(self.cont_names):
             out[name] = conts[:, i].double().numpy() * stds.get(name, 1.0) + means.get(name, 0.0)
-        for name, values in zip(self.y_names, y.reshape(len(y), -1).T, strict=True):
-            out[name] = [self.target.decode(v) for v in values]
+        if y is not None:
+            for name, values in zip(self.y_names, y.reshape(len(y), -1).T, strict=True):
+                out[name] = [self.target.decode(v) for v in values]
         return out
 
     def test_dl(
-        self, rows: Any, with_labels: bool = False, bs: int | None = None, skip_bad: bool = False
+        self, items: Any, with_labels: bool = False, bs: int | None = None, skip_bad: bool = False
     ) -> TabularTestLoader:
         """A loader over new rows with the fitted procs (no refitting).
 
@@ -243,7 +261,7 @@ class TabularDataLoaders(DataLoaders):
         warning says so). `dl.index` lists the rows predicted, in order.
 
         Args:
-            rows: a DataFrame, a Series or dict (one row), or a list of them.
+            items: a DataFrame, a Series or dict (one row), or a list of them.
             with_labels: the rows carry the target columns; batches then end with `y`.
             bs: batch size (default the validation batch size).
             skip_bad: leave out rows with non-numeric continuous values instead of failing.
@@ -251,7 +269,7 @@ class TabularDataLoaders(DataLoaders):
         Example:
             >>> preds, _ = learn.get_preds(dl=dls.test_dl(test_df))
         """
-        df = _as_frame(rows)
+        df = _as_frame(items)
         used = self.preprocessor.cat_names + self.preprocessor.cont_names
         missing = [name for name in used + (self.y_names if with_labels else []) if name not in df]
         if missing:

@@ -8,11 +8,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from mentor.core.spec import spec_name
 from mentor.tabular.data import TabularDataLoaders
-from mentor.tabular.model import TabularModel, get_emb_sz
+from mentor.tabular.model import TabularModel, build_tabular_model, get_emb_sz
 from mentor.train.learner import Learner
 
-__all__ = ["build_tabular_model", "tabular_learner"]
+__all__ = ["tabular_learner"]
 
 _CONFIG_KEYS = ("ps", "embed_p", "use_bn", "bn_final", "bn_cont", "act_cls")
 
@@ -76,33 +77,5 @@ def tabular_learner(
             "out_sz": out_sz, "layers": list(layers), "act": act_name,
             "y_range": None if y_range is None else list(y_range), **options,
         }  # fmt: skip
-        factory = "mentor.tabular.learner:build_tabular_model"
-        learn.model_spec = {"factory": factory, "kwargs": kwargs}
+        learn.model_spec = {"factory": spec_name(build_tabular_model), "kwargs": kwargs}
     return learn
-
-
-def build_tabular_model(
-    emb_szs: Sequence[Sequence[int]],
-    n_cont: int,
-    out_sz: int,
-    layers: Sequence[int],
-    act: str = "ReLU",
-    y_range: Sequence[float] | None = None,
-    **options: Any,
-) -> TabularModel:
-    """The `TabularModel` `tabular_learner` builds, from plain data (for `load_learner`).
-
-    Args:
-        emb_szs: `(n_codes, width)` per categorical column. n_cont: continuous columns.
-        out_sz: outputs. layers: hidden sizes. act: the name of a `torch.nn` activation
-            class ('ReLU'). y_range: output bounds (None). options: more `TabularModel`
-            options (`ps`, `embed_p`, `use_bn`, `bn_final`, `bn_cont`).
-    """
-    act_cls = getattr(nn, act, None)
-    if not (isinstance(act_cls, type) and issubclass(act_cls, nn.Module)):
-        raise ValueError(f"act {act!r} is not a torch.nn activation class; use e.g. 'ReLU'")
-    sizes = [(int(n), int(width)) for n, width in emb_szs]
-    low_high = None if y_range is None else (float(y_range[0]), float(y_range[1]))
-    return TabularModel(
-        sizes, n_cont, out_sz, list(layers), y_range=low_high, act_cls=act_cls, **options
-    )

@@ -7,11 +7,13 @@ Embedding sizes come from a rule of thumb (`emb_sz_rule`, fastai's), or the cour
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from mentor.train.layers import SigmoidRange
+from mentor.core.layers import SigmoidRange
+from mentor.core.spec import register_spec
 
 EmbSizes = list[tuple[int, int]]
 
@@ -159,4 +161,38 @@ class TabularModel(nn.Module):
         return self.layers(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0])
 
 
-__all__ = ["TabularModel", "course_emb_sz_rule", "emb_sz_rule", "get_emb_sz"]
+@register_spec
+def build_tabular_model(
+    emb_szs: Sequence[Sequence[int]],
+    n_cont: int,
+    out_sz: int,
+    layers: Sequence[int],
+    act: str = "ReLU",
+    y_range: Sequence[float] | None = None,
+    **options: Any,
+) -> TabularModel:
+    """The `TabularModel` `tabular_learner` builds, from plain data (for `load_learner`).
+
+    Args:
+        emb_szs: `(n_codes, width)` per categorical column. n_cont: continuous columns.
+        out_sz: outputs. layers: hidden sizes. act: the name of a `torch.nn` activation
+            class ('ReLU'). y_range: output bounds (None). options: more `TabularModel`
+            options (`ps`, `embed_p`, `use_bn`, `bn_final`, `bn_cont`).
+    """
+    act_cls = getattr(nn, act, None)
+    if not (isinstance(act_cls, type) and issubclass(act_cls, nn.Module)):
+        raise ValueError(f"act {act!r} is not a torch.nn activation class; use e.g. 'ReLU'")
+    sizes = [(int(n), int(width)) for n, width in emb_szs]
+    low_high = None if y_range is None else (float(y_range[0]), float(y_range[1]))
+    return TabularModel(
+        sizes, n_cont, out_sz, list(layers), y_range=low_high, act_cls=act_cls, **options
+    )
+
+
+__all__ = [
+    "TabularModel",
+    "build_tabular_model",
+    "course_emb_sz_rule",
+    "emb_sz_rule",
+    "get_emb_sz",
+]

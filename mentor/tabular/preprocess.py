@@ -1,10 +1,11 @@
 """Tabular preprocessing fitted on the training rows and stored as plain data.
 
 `Categorify`, `FillMissing` and `Normalize` learn their statistics in `setup` from the
-training rows only, then `apply` them to any frame (validation, test, one row at predict
-time). Their state is dicts, lists and floats, so `to_dict()` is JSON and export never
-pickles. `TabularPreprocessor` runs them in order and turns a DataFrame into prepared
-arrays (`ProcessedFrame`) that loaders slice.
+training rows only, then `apply` them to any frame (validation, test) or one row
+(`apply_row`, at predict time). Their state is dicts, lists and floats, so `to_spec()` is
+JSON and export never pickles. `TabularPreprocessor` runs them in order and turns a
+DataFrame into prepared arrays (`ProcessedFrame`) that loaders slice, or one row into its
+codes and values (`transform_row`).
 
 String values are used exactly as they are: `adult.csv` spells its categories with a leading
 space (`' Private'`), and that space is part of the category; strip the columns yourself
@@ -13,8 +14,9 @@ space (`' Private'`), and that space is part of the category; strip the columns 
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,13 +24,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mentor.core.spec import from_spec, to_spec
 from mentor.tabular.procs import (
     Categorify,
     FillMissing,
     Normalize,
     TabularProc,
     WorkingFrame,
-    proc_from_dict,
+    WorkingRow,
 )
 
 __all__ = [
@@ -40,7 +43,6 @@ __all__ = [
     "TabularProc",
     "WorkingFrame",
     "cont_cat_split",
-    "proc_from_dict",
 ]
 
 _MAX_SHOWN = 5  # how many unseen values a warning quotes per column
@@ -184,25 +186,61 @@ class TabularPreprocessor:
             index=frame.df.index,
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def transform_row(self, row: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """One row (a dict or Series) through the fitted procs' `apply_row`: its codes
+        (int64 `[n_cat]`) and values (float32 `[n_cont]`), as `transform` gives for a frame."""
+        missing = [name for name in self.cat_names + self.cont_names if name not in row]
+        if missing:
+            raise KeyError(
+                f"column(s) {missing} missing from the row; it has {list(row.keys())}, the "
+                f"model needs cat_names {self.cat_names} and cont_names {self.cont_names}"
+            )
+        work = WorkingRow(
+            {name: row[name] for name in self.cat_names},
+            {name: _number(row[name], name) for name in self.cont_names},
+            list(self.cat_names), list(self.cont_names),
+        )  # fmt: skip
+        for proc in self.procs:
+            proc.apply_row(work)
+        codes = np.array([int(work.cats[name]) for name in work.cat_names], dtype=np.int64)
+        values = np.array([work.conts[name] for name in self.cont_names], dtype=np.float64)
+        return codes, values.astype(np.float32)
+
+    def to_spec(self) -> dict[str, Any]:
         """The fitted state as JSON-ready data (column names before the procs ran)."""
         return {
             "cat_names": list(self.cat_names),
             "cont_names": list(self.cont_names),
-            "procs": [proc.to_dict() for proc in self.procs],
+            "procs": [
+                to_spec(proc, f"the tabular proc {type(proc).__name__}") for proc in self.procs
+            ],
             "is_setup": self.is_setup,
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TabularPreprocessor:
-        """Rebuild a fitted preprocessor from `to_dict()` output."""
-        pre = cls([proc_from_dict(p) for p in data["procs"]], data["cat_names"], data["cont_names"])
+    def from_spec(cls, data: dict[str, Any]) -> TabularPreprocessor:
+        """Rebuild a fitted preprocessor from `to_spec()` output."""
+        procs = [from_spec(p, kind="tabular proc") for p in data["procs"]]
+        pre = cls(procs, data["cat_names"], data["cont_names"])
         pre.is_setup = bool(data["is_setup"])
         if pre.is_setup:  # the `<col>_na` names depend only on the fitted state
             pre.out_cat_names = pre.transform(
                 pd.DataFrame(columns=pre.cat_names + pre.cont_names)
             ).cat_names
         return pre
+
+
+def _number(value: Any, name: str) -> float:
+    """A continuous value as a float (None and NaN are missing), naming a bad one."""
+    if value is None or value is pd.NA:
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"continuous column {name!r} has the non-numeric value {value!r}; pass a number "
+            "(or None / NaN for a missing value)"
+        ) from None
 
 
 def cont_cat_split(

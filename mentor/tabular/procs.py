@@ -1,18 +1,23 @@
 """The tabular procs: `Categorify`, `FillMissing`, `Normalize`, stored as plain data.
 
 Each learns its statistics in `setup` from the training rows only, then `apply`s them to any
-frame (validation, test, one row at predict time). The state is dicts, lists and floats, so
-`to_dict()` is JSON and export never pickles. String values are used exactly as they are
+frame (validation, test) and `apply_row` to one row at predict time (plain Python, a few
+times faster than a one-row frame; the tests check both give the same codes and values).
+The state is dicts, lists and floats: each proc is registered (`mentor.core.spec`), so
+`to_spec()` is JSON and export never pickles. String values are used exactly as they are
 (adult.csv's `' Private'` keeps its leading space).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
+
+from mentor.core.spec import register_spec
 
 __all__ = [
     "Categorify",
@@ -20,7 +25,8 @@ __all__ = [
     "Normalize",
     "TabularProc",
     "WorkingFrame",
-    "proc_from_dict",
+    "WorkingRow",
+    "is_missing",
 ]
 
 
@@ -41,8 +47,25 @@ class WorkingFrame:
     unseen: dict[str, list[Any]] = field(default_factory=dict)
 
 
+@dataclass
+class WorkingRow:
+    """One row as the procs read and change it (the one-row counterpart of `WorkingFrame`).
+
+    Args:
+        cats: categorical column -> raw value, then code. conts: continuous column -> float.
+        cat_names: categorical columns (FillMissing appends its `<col>_na` columns).
+        cont_names: continuous columns.
+    """
+
+    cats: dict[str, Any]
+    conts: dict[str, float]
+    cat_names: list[str]
+    cont_names: list[str]
+
+
 class TabularProc(Protocol):
-    """What `TabularPreprocessor` needs from a proc: fit, apply, and plain-data state."""
+    """What `TabularPreprocessor` needs from a proc: fit, apply to a frame or to one row,
+    and plain-data state (register the class with `register_spec` to export it)."""
 
     order: int
 
@@ -50,7 +73,14 @@ class TabularProc(Protocol):
 
     def apply(self, frame: WorkingFrame) -> None: ...
 
-    def to_dict(self) -> dict[str, Any]: ...
+    def apply_row(self, row: WorkingRow) -> None: ...
+
+    def to_spec(self) -> dict[str, Any]: ...
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN and pandas' NA: a missing value."""
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 def _plain(value: Any) -> Any:
@@ -66,6 +96,7 @@ def _sorted_unique(series: pd.Series) -> list[Any]:
         return sorted(values, key=str)
 
 
+@register_spec
 @dataclass
 class Categorify:
     """Map each categorical column to int codes: 1..len(vocab), 0 for unknown or missing.
@@ -79,6 +110,7 @@ class Categorify:
 
     vocabs: dict[str, list[Any]] = field(default_factory=dict)
     order: int = 1
+    codes: dict[str, dict[Any, int]] = field(default_factory=dict, repr=False, compare=False)
 
     def setup(self, frame: WorkingFrame) -> None:
         """Learn one vocabulary per categorical column from the (training) frame."""
@@ -108,19 +140,36 @@ class Categorify:
                 frame.unseen[name] = [_plain(v) for v in pd.unique(values[unknown])]
             frame.df[name] = codes + 1
 
-    def to_dict(self) -> dict[str, Any]:
+    def apply_row(self, row: WorkingRow) -> None:
+        """Replace each categorical value of one row by its code (0: unknown or missing)."""
+        if len(self.codes) != len(self.vocabs):  # built once, on the first row
+            self.codes = {
+                name: {value: i + 1 for i, value in enumerate(vocab)}
+                for name, vocab in self.vocabs.items()
+            }
+        for name in row.cat_names:
+            if name not in self.codes:
+                raise KeyError(f"categorical column {name!r} has no vocabulary in the procs")
+            value = row.cats[name]
+            try:
+                row.cats[name] = 0 if is_missing(value) else self.codes[name].get(value, 0)
+            except TypeError:  # an unhashable value is in no vocabulary
+                row.cats[name] = 0
+
+    def to_spec(self) -> dict[str, Any]:
         """The state as JSON-ready data."""
-        return {"type": "Categorify", "vocabs": {k: list(v) for k, v in self.vocabs.items()}}
+        return {"vocabs": {k: list(v) for k, v in self.vocabs.items()}}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Categorify:
-        """Rebuild from `to_dict()` output."""
+    def from_spec(cls, data: dict[str, Any]) -> Categorify:
+        """Rebuild from `to_spec()` output."""
         return cls(vocabs={k: list(v) for k, v in data["vocabs"].items()})
 
 
 FillStrategy = Literal["median", "mode", "constant"]
 
 
+@register_spec
 @dataclass
 class FillMissing:
     """Fill missing continuous values with a training statistic, and flag them.
@@ -174,10 +223,20 @@ class FillMissing:
                     frame.cat_names.append(f"{name}_na")
             frame.df[name] = frame.df[name].fillna(self.fill_values.get(name, self.fill_value))
 
-    def to_dict(self) -> dict[str, Any]:
+    def apply_row(self, row: WorkingRow) -> None:
+        """Fill one row's missing continuous values; add its `<col>_na` flags."""
+        for name in row.cont_names:
+            missing = math.isnan(row.conts[name])
+            if self.add_col and name in self.na_cols:
+                row.cats[f"{name}_na"] = missing
+                if f"{name}_na" not in row.cat_names:
+                    row.cat_names.append(f"{name}_na")
+            if missing:
+                row.conts[name] = float(self.fill_values.get(name, self.fill_value))
+
+    def to_spec(self) -> dict[str, Any]:
         """The state as JSON-ready data."""
         return {
-            "type": "FillMissing",
             "strategy": self.strategy,
             "fill_value": self.fill_value,
             "add_col": self.add_col,
@@ -186,8 +245,8 @@ class FillMissing:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FillMissing:
-        """Rebuild from `to_dict()` output."""
+    def from_spec(cls, data: dict[str, Any]) -> FillMissing:
+        """Rebuild from `to_spec()` output."""
         return cls(
             strategy=data["strategy"],
             fill_value=data["fill_value"],
@@ -197,6 +256,7 @@ class FillMissing:
         )
 
 
+@register_spec
 @dataclass
 class Normalize:
     """Standardize continuous columns with the training mean and std (std 0 becomes 1).
@@ -230,25 +290,16 @@ class Normalize:
             column = frame.df[name].astype(np.float64)
             frame.df[name] = (column - self.means[name]) / self.stds[name]
 
-    def to_dict(self) -> dict[str, Any]:
+    def apply_row(self, row: WorkingRow) -> None:
+        """Standardize one row's continuous values."""
+        for name in row.cont_names:
+            row.conts[name] = (row.conts[name] - self.means[name]) / self.stds[name]
+
+    def to_spec(self) -> dict[str, Any]:
         """The state as JSON-ready data."""
-        return {"type": "Normalize", "means": dict(self.means), "stds": dict(self.stds)}
+        return {"means": dict(self.means), "stds": dict(self.stds)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Normalize:
-        """Rebuild from `to_dict()` output."""
+    def from_spec(cls, data: dict[str, Any]) -> Normalize:
+        """Rebuild from `to_spec()` output."""
         return cls(means=dict(data["means"]), stds=dict(data["stds"]))
-
-
-def proc_from_dict(data: dict[str, Any]) -> TabularProc:
-    """Rebuild a proc from its `to_dict()` output, dispatching on its `type`."""
-    kinds: dict[str, Any] = {
-        "Categorify": Categorify,
-        "FillMissing": FillMissing,
-        "Normalize": Normalize,
-    }
-    kind = data.get("type")
-    if kind not in kinds:
-        raise ValueError(f"unknown proc type {kind!r}; expected one of {sorted(kinds)}")
-    proc: TabularProc = kinds[kind].from_dict(data)
-    return proc

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mentor.core.spec import register_spec
 from mentor.data.blocks import CategoryBlock, RegressionBlock
 
 __all__ = ["TabularTarget"]
@@ -34,6 +35,7 @@ def _block_kind(y_block: Any) -> str | None:
     )
 
 
+@register_spec
 class TabularTarget:
     """The target columns: class indices (with `vocab`) or float32 values (maybe logged).
 
@@ -44,6 +46,8 @@ class TabularTarget:
         log_y: regress on log(target) and decode with exp (targets must be positive).
     """
 
+    needs_geometry = False  # the target protocol of blocks: nothing spatial to map back
+
     def __init__(self, y_names: Sequence[str], y_block: Any = None, log_y: bool = False) -> None:
         self.y_names: list[str] = list(y_names)
         self.kind: str | None = _block_kind(y_block)
@@ -51,6 +55,19 @@ class TabularTarget:
         self.vocab: list[Any] = list(y_block.vocab) if fixed else []
         self.fixed_vocab: bool = bool(fixed)
         self.log_y = log_y
+
+    def to_spec(self) -> dict[str, Any]:
+        """The columns, kind, vocabulary and log setting (what decoding a prediction needs)."""
+        return {"y_names": self.y_names, "kind": self.kind, "vocab": self.vocab,
+                "log_y": self.log_y}  # fmt: skip
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> TabularTarget:
+        """The target `to_spec` described (set up: its kind and vocabulary are fixed)."""
+        target = cls(spec["y_names"], log_y=bool(spec["log_y"]))
+        target.kind, target.vocab = spec["kind"], list(spec["vocab"])
+        target.fixed_vocab = True
+        return target
 
     def setup(self, train_df: pd.DataFrame) -> None:
         """Infer the kind (if not given) and build the vocabulary from the training rows."""
@@ -102,6 +119,10 @@ class TabularTarget:
             return self.vocab[int(value)]
         numbers = value.float().exp() if self.log_y else value.float()
         return numbers.item() if numbers.numel() == 1 else numbers.tolist()
+
+    def decode_in_input(self, value: torch.Tensor, geometry: Any) -> Any:
+        """The same as `decode`: a table row has nothing spatial to map back."""
+        return self.decode(value)
 
     @property
     def n_out(self) -> int:

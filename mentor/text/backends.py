@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mentor.core.spec import register_spec
 from mentor.text.tokenize import PAD, SPECIAL_TOKENS, UNK, Rule, Tokenizer
 
 
@@ -20,6 +21,7 @@ def _require(module: str, package: str) -> Any:
         ) from err
 
 
+@register_spec
 class SpacyTokenizer(Tokenizer):
     """`Tokenizer` with spaCy's rule-based tokenizer (a blank pipeline) as word splitter.
 
@@ -48,6 +50,7 @@ class SpacyTokenizer(Tokenizer):
                    add_bos=data["add_bos"], n_workers=data.get("n_workers"))  # fmt: skip
 
 
+@register_spec
 class SentencePieceTokenizer(Tokenizer):
     """Subword tokenizer: string rules, then a SentencePiece model trained with `train`.
 

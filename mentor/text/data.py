@@ -17,11 +17,10 @@ from mentor.data.items import get_files
 from mentor.data.loaders import DataLoaders
 from mentor.data.splitters import ColSplitter, RandomSplitter
 from mentor.text.detokenize import decode_tokens
+from mentor.text.encoder import TextEncoder
 from mentor.text.loaders import LMLoader, SortedTextLoader
-from mentor.text.tokenize import FLD, PAD, CharTokenizer, Tokenizer
+from mentor.text.tokenize import FLD, PAD, AnyTokenizer, Tokenizer
 from mentor.text.vocab import Vocab, reverse_ids
-
-AnyTokenizer = Tokenizer | CharTokenizer
 
 
 class TextDataLoaders(DataLoaders):
@@ -57,7 +56,8 @@ class TextDataLoaders(DataLoaders):
         self.train_ds, self.valid_ds = train, valid
         self.text_vocab, self.tokenizer, self.label_block = text_vocab, tokenizer, label_block
         self.is_lm = isinstance(train, LMLoader)
-        self.seq_len, self.bs = seq_len, train.bs
+        self.seq_len = seq_len
+        self.bs: int = train.bs
         self.pad_idx = text_vocab.stoi.get(PAD, 1)
         self.backwards = backwards
 
@@ -235,7 +235,7 @@ class TextDataLoaders(DataLoaders):
         """The class names (classifier) or the tokens (language model)."""
         if self.label_block is None:
             return list(self.text_vocab.itos)
-        return list(getattr(self.label_block, "vocab", []))
+        return list(self.label_block.vocab)
 
     @property
     def target_block(self) -> TransformBlock | None:
@@ -255,23 +255,50 @@ class TextDataLoaders(DataLoaders):
         return self.label_block.loss_spec
 
     # ----- using it -----
+    @property
+    def application(self) -> str:  # type: ignore[override]
+        """'text_lm' for language-model data, else 'text'."""
+        return "text_lm" if self.is_lm else "text"
+
+    def item_encoder(self) -> TextEncoder:
+        """Texts to token ids with this data's tokenizer and vocabulary, for export."""
+        return TextEncoder(self.tokenizer, self.text_vocab, self.pad_idx, self.backwards,
+                           self.is_lm)  # fmt: skip
+
     def numericalize(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Token ids of `texts`, with this data's tokenizer and vocabulary (reversed when
         the data is `backwards`)."""
         ids = self.text_vocab.numericalize_many(self.tokenizer.tokenize_texts(list(texts)))
         return _ordered(ids, self.backwards)
 
-    def test_dl(self, texts: Sequence[str], bs: int | None = None) -> Any:
-        """A loader of unlabelled `texts` (classifier data), batched like the validation set;
-        its `item_order` says which text each prediction belongs to."""
+    def test_dl(
+        self, items: Sequence[Any], with_labels: bool = False, bs: int | None = None
+    ) -> Any:
+        """A loader of new `texts` (classifier data), batched like the validation set; its
+        `item_order` says which text each prediction belongs to.
+
+        Args:
+            items: texts; with `with_labels`, `(text, label)` pairs (labels as in training).
+            with_labels: batches carry the labels, encoded by the label block.
+            bs: batch size (default: the data's).
+        """
+        texts = items
         if not len(texts):
             raise ValueError("test_dl got no texts; pass a list of strings")
+        labels = None
+        if with_labels:
+            if self.label_block is None:
+                raise ValueError("with_labels needs classifier data; this is language-model data")
+            if not all(isinstance(t, tuple | list) and len(t) == 2 for t in texts):
+                raise TypeError("with_labels=True takes (text, label) pairs")
+            texts, raw_labels = [t for t, _ in texts], [y for _, y in texts]
+            labels = torch.stack([torch.as_tensor(self.label_block.encode(y)) for y in raw_labels])
         bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
         if bad:
             raise TypeError(
                 f"texts must be strings; item {bad[0]} is a {type(texts[bad[0]]).__name__}"
             )
-        loader = SortedTextLoader(self.numericalize(texts), None, bs or self.bs, self.pad_idx)
+        loader = SortedTextLoader(self.numericalize(texts), labels, bs or self.bs, self.pad_idx)
         return DataLoaders(loader, device=self.device).train
 
     def decode_text(self, ids: Any) -> str:
@@ -279,21 +306,41 @@ class TextDataLoaders(DataLoaders):
         tokens = self.text_vocab.textify(ids)
         return decode_tokens(tokens[::-1] if self.backwards else tokens, self.tokenizer)
 
-    def show_batch(self, n: int = 6, max_chars: int = 300, split: str = "train") -> pd.DataFrame:
-        """A table of `n` texts of a batch (decoded, cut at `max_chars`) with their labels
-        (classifier) or the text that follows them (language model); printed and returned."""
-        x, y = self.one_batch(split)[:2]
-        rows = []
-        for i in range(min(n, x.shape[0])):
-            text = self.decode_text(x[i].cpu())[:max_chars]
-            if self.label_block is None:
-                rows.append({"text": text, "text_": self.decode_text(y[i].cpu())[:max_chars]})
-            else:
-                rows.append({"text": text, "label": self.label_block.decode(y[i].cpu())})
-        table = pd.DataFrame(rows)
+    def show_batch(
+        self, max_n: int = 6, max_chars: int = 300, split: str = "train"
+    ) -> pd.DataFrame:
+        """A table of `max_n` texts of a batch (decoded, cut at `max_chars`) with their
+        labels (classifier) or the text that follows them (language model); printed and
+        returned."""
+        table = self._batch_table(self.one_batch(split), max_n, max_chars)
         with pd.option_context("display.max_colwidth", max_chars):
             print(table.to_string())
         return table
+
+    def show_results(
+        self, batch: Sequence[Any], preds: Sequence[Any], max_n: int = 6, max_chars: int = 300
+    ) -> pd.DataFrame:
+        """The texts of `batch` with their labels and the decoded predictions (a language
+        model's: the predicted next tokens)."""
+        table = self._batch_table(batch, max_n, max_chars)
+        shown = preds[: len(table)]
+        if self.label_block is None:  # a language model predicts a token per position
+            table["prediction"] = [self.decode_text(torch.as_tensor(p))[:max_chars] for p in shown]
+        else:
+            table["prediction"] = self.decode_preds(shown)
+        return table
+
+    def _batch_table(self, batch: Sequence[Any], max_n: int, max_chars: int) -> pd.DataFrame:
+        x, y = batch[0], (batch[1] if len(batch) > 1 else None)
+        rows = []
+        for i in range(min(max_n, x.shape[0])):
+            row = {"text": self.decode_text(x[i].cpu())[:max_chars]}
+            if y is not None and self.label_block is None:
+                row["text_"] = self.decode_text(y[i].cpu())[:max_chars]
+            elif y is not None and self.label_block is not None:
+                row["label"] = self.label_block.decode(y[i].cpu())
+            rows.append(row)
+        return pd.DataFrame(rows)
 
     def decode_rows(
         self, indices: Iterable[int], split: str = "valid", max_chars: int = 300

@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from mentor.callbacks.gradients import GradientClip
+from mentor.core.spec import is_registered, spec_name
 from mentor.text.callbacks import ModelResetter, RNNRegularizer
 from mentor.text.data import TextDataLoaders
 from mentor.text.models import (
@@ -160,15 +161,15 @@ def language_model_learner(
         splitter = awd_lstm_lm_split
         spec = {"vocab_sz": vocab_sz, "config": {**sizes, **(config or {})}, "drop_mult": drop_mult}
         model_spec: dict[str, Any] | None = {
-            "factory": "mentor.text.models.core:get_language_model",
+            "factory": spec_name(get_language_model),
             "kwargs": spec,
         }
     else:
         model = arch(vocab_sz)
-        # mentor's character models export by name; a user's own sets learn.model_spec
-        factory = f"{arch.__module__}:{arch.__qualname__}"
-        own = not factory.startswith("mentor.")
-        model_spec = None if own else {"factory": factory, "kwargs": {"vocab_sz": vocab_sz}}
+        # a registered factory (mentor's character models, a user's own) exports by name;
+        # otherwise the user sets learn.model_spec
+        kwargs = {"vocab_sz": vocab_sz}
+        model_spec = {"factory": spec_name(arch), "kwargs": kwargs} if is_registered(arch) else None
     if clip:
         cbs.append(GradientClip(clip))
     metrics = [accuracy, Perplexity()] if metrics is None else metrics
@@ -239,7 +240,7 @@ def text_classifier_learner(
     learn = TextLearner(
         dls, model, splitter=awd_lstm_clas_split, metrics=metrics, cbs=learn_cbs, **learner_kw
     )
-    learn.model_spec = {"factory": "mentor.text.models.core:get_text_classifier", "kwargs": spec}
+    learn.model_spec = {"factory": spec_name(get_text_classifier), "kwargs": spec}
     return learn
 
 

@@ -29,6 +29,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from mentor.core.spec import register_spec
+
 UNK, PAD, BOS, EOS, FLD = "xxunk", "xxpad", "xxbos", "xxeos", "xxfld"
 TK_REP, TK_WREP, TK_UP, TK_MAJ = "xxrep", "xxwrep", "xxup", "xxmaj"
 SPECIAL_TOKENS = [UNK, PAD, BOS, EOS, FLD, TK_REP, TK_WREP, TK_UP, TK_MAJ]
@@ -244,6 +246,7 @@ def rule_name(rule: Rule) -> str:
 # --- tokenizers ---------------------------------------------------------------------------
 
 
+@register_spec
 class Tokenizer:
     """Rule-based word tokenizer: string rules, a regex word splitter, token rules.
 
@@ -348,6 +351,15 @@ class Tokenizer:
             raise ValueError(f"{data['type']!r} settings can't build a {cls.__name__}")
         return cls(data["rules"], data["post_rules"], data["add_bos"], data.get("n_workers"))
 
+    def to_spec(self) -> dict[str, Any]:
+        """The settings for export (`to_dict` without the class name, which the spec holds)."""
+        return {k: v for k, v in self.to_dict().items() if k != "type"}
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> Tokenizer:
+        """The tokenizer `to_spec` described."""
+        return cls.from_dict({**spec, "type": cls.__name__})
+
     def _cache_file(self, texts: list[str]) -> Path:
         digest = hashlib.sha256(json.dumps(self.settings(), sort_keys=True).encode())
         for text in texts:
@@ -381,6 +393,7 @@ def _read_tokens(path: Path) -> list[list[str]]:
     return [line.split() for line in body.split("\n")][: int(count)]
 
 
+@register_spec
 class CharTokenizer:
     """Split a text into its characters, for character-level models.
 
@@ -415,3 +428,16 @@ class CharTokenizer:
         if data.get("type") != "CharTokenizer":
             raise ValueError(f"{data.get('type')!r} settings can't build a CharTokenizer")
         return cls(add_bos=data["add_bos"], rules=data.get("rules"))
+
+    def to_spec(self) -> dict[str, Any]:
+        """The settings for export."""
+        return {"add_bos": self.add_bos, "rules": [rule_name(r) for r in self.rules]}
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> CharTokenizer:
+        """The tokenizer `to_spec` described."""
+        return cls(add_bos=spec["add_bos"], rules=spec.get("rules"))
+
+
+AnyTokenizer = Tokenizer | CharTokenizer
+"""The tokenizers text data accepts (the backends subclass `Tokenizer`)."""

@@ -10,11 +10,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from mentor.core.spec import register_spec
 from mentor.text.tokenize import SPECIAL_TOKENS
 
 FAKE = "xxfake"
 
 
+@register_spec
 class Vocab:
     """Token <-> index maps; unknown tokens map to index 0 (`xxunk`).
 
@@ -115,6 +117,15 @@ class Vocab:
         if "itos" not in data:
             raise ValueError(f"not a saved Vocab: no 'itos' key among {sorted(data)}")
         return cls(data["itos"])
+
+    def to_spec(self) -> dict[str, Any]:
+        """The tokens, for export."""
+        return self.to_dict()
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> Vocab:
+        """The vocabulary `to_spec` described."""
+        return cls.from_dict(spec)
 
     def __repr__(self) -> str:
         head = ", ".join(self.itos[:10])

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from mentor.core.device import split_batch, to_device
+from mentor.data.loaders import DataLoaders, DeviceLoader
 from mentor.train.losses import loss_activation, loss_decodes
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def get_preds(
     inputs: list[torch.Tensor] = []
     preds: list[torch.Tensor] = []
     targets: list[torch.Tensor] = []
-    n_inp = getattr(learn.dls, "n_inp", None)  # inputs per batch, when the data says
+    n_inp = learn.dls.n_inp
     learn.model.eval()
     with torch.inference_mode(), learn.autocast:
         for batch in loader:
@@ -108,29 +109,47 @@ def predict(learn: Learner, item: Any) -> tuple[Any, torch.Tensor, torch.Tensor]
     dls = learn.dls
     if isinstance(item, torch.Tensor):
         xb: tuple[Any, ...] = (item.unsqueeze(0),)
-    elif callable(getattr(dls, "test_dl", None)):
-        xb = _raw_item_inputs(dls, item)
     else:
-        raise TypeError(
-            f"predict got a {type(item).__name__}, but the learner's data "
-            f"({type(dls).__name__}) has no test_dl to turn a raw item into a tensor; pass a "
-            "model-ready tensor, or build the data with a DataBlock (e.g. ImageDataLoaders)"
-        )
+        xb = _raw_item_inputs(dls, item)
     with _eval_mode(learn.model), torch.inference_mode(), learn.autocast:
         out = learn.model(*to_device(xb, dls.device)).float()
     probs = loss_activation(learn.loss_func, out)
     decoded_tensor = loss_decodes(learn.loss_func, probs)[0].cpu()
-    target_block = getattr(dls, "target_block", None)
+    target_block = dls.target_block
     decoded = decoded_tensor if target_block is None else target_block.decode(decoded_tensor)
     return decoded, decoded_tensor, probs[0].cpu()
 
 
-def _raw_item_inputs(dls: Any, item: Any) -> tuple[Any, ...]:
+def _raw_item_inputs(dls: DataLoaders, item: Any) -> tuple[Any, ...]:
     """The model inputs for one raw item, through the data's test loader."""
+    if type(dls).test_dl is DataLoaders.test_dl:  # plain loaders: nothing encodes raw items
+        raise TypeError(
+            f"predict got a {type(item).__name__}, but the learner's data "
+            f"({type(dls).__name__}) has no test_dl for raw items; pass a model-ready "
+            "tensor, or build the data with a DataBlock (e.g. ImageDataLoaders)"
+        )
     batch = next(iter(dls.test_dl([item])))
     parts = tuple(batch) if isinstance(batch, tuple | list) else (batch,)
-    n_inp = getattr(dls, "n_inp", None) or getattr(getattr(dls, "block", None), "n_inp", 1)
-    return parts[:n_inp]
+    return parts[: dls.n_inp]
+
+
+def show_results(learn: Learner, max_n: int = 9, dl: Iterable[Any] | None = None) -> Any:
+    """The first `max_n` items of a validation batch (or of `dl`'s first batch) with their
+    targets and the model's predictions, drawn by the data (`dls.show_results`): a figure
+    for images (masks and points side by side), a table for rows and texts.
+
+    Example:
+        >>> learn.show_results(max_n=6)
+    """
+    loader = learn.dls.valid if dl is None else DeviceLoader(dl, learn.dls.device)
+    if loader is None:
+        raise ValueError("there is no validation set; pass dl= to show results on other data")
+    batch = next(iter(loader))
+    xb, _ = split_batch(batch, learn.dls.n_inp)
+    with _eval_mode(learn.model), torch.inference_mode(), learn.autocast:
+        out = learn.model(*xb).float()
+    decoded = loss_decodes(learn.loss_func, loss_activation(learn.loss_func, out)).cpu()
+    return learn.dls.show_results(batch, list(decoded[:max_n]), max_n=max_n)
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ import numpy as np
 from torch import Tensor
 
 from mentor.core.device import is_main_process
+from mentor.data.block_loaders import BlockDataLoaders
 from mentor.train.losses import loss_decodes
 
 if TYPE_CHECKING:
@@ -250,11 +251,10 @@ class ClassificationInterpretation:
         """Draw one input with its block's `show`, after undoing the batch transforms."""
         assert self.inputs is not None
         dls = self.learn.dls if self.learn is not None else None
-        block = getattr(dls, "block", None)
-        if dls is not None and block is not None and hasattr(dls, "decode_batch"):
+        if isinstance(dls, BlockDataLoaders):
             item = self.inputs[index : index + 1].to(dls.device)
             decoded = dls.decode_batch([item], train=False)[0][0]
-            block.blocks[0].show(decoded, ax)
+            dls.block.blocks[0].show(decoded, ax)
             return
         _show_raw(self.inputs[index], ax)
 
@@ -309,8 +309,7 @@ def _check_single_label(probs: Tensor, targets: Tensor | None) -> None:
 
 
 def _learner_vocab(learn: Learner | None) -> list[Any]:
-    vocab = getattr(learn.dls, "vocab", None) if learn is not None else None
-    return list(vocab) if vocab else []
+    return [] if learn is None else list(learn.dls.vocab)
 
 
 def _safe_div(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

@@ -6,13 +6,14 @@ import contextlib
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import torch
 from torch import nn
 
 from mentor.core.device import keep_batch_memory, split_batch
+from mentor.core.registry import OPTIMIZERS
 from mentor.data.loaders import DataLoaders, DeviceLoader
 from mentor.optim import Adam, freeze_to, lr_per_group, param_groups, set_hyper
 from mentor.train.callback import (
@@ -32,6 +33,13 @@ from mentor.train.progress import ProgressCallback
 from mentor.train.recorder import Recorder
 from mentor.train.terminate import TerminateOnNaN
 
+if TYPE_CHECKING:  # types only: the training layer never imports these modules
+    from mentor.callbacks.lr_finder import SuggestedLRs, SuggestFunc
+    from mentor.inference.onnx_export import OnnxExport
+    from mentor.train.summary import ModelSummary
+
+LR = float | slice | Sequence[float] | None
+"""A learning rate: one for every group, one per group, or `slice(lo, hi)` spread over them."""
 OptFunc = Callable[..., torch.optim.Optimizer]
 Splitter = Callable[[nn.Module], list[list[nn.Parameter]]]
 
@@ -46,7 +54,8 @@ class Learner:
         loss_func: called as `loss_func(pred, y)`; None takes the loss the data implies
             (`dls.loss_spec`, e.g. cross-entropy for a CategoryBlock), else infers it from the
             first batch (integer targets: cross-entropy, float targets: MSE).
-        opt_func: optimizer factory `opt_func(param_groups, lr=...)` (default `Adam`).
+        opt_func: optimizer factory `opt_func(param_groups, lr=...)` (default `Adam`), or
+            the name of a registered one ('SGD', 'Adam', 'AdamW', 'RMSProp').
         lr: default learning rate (1e-3). splitter: `model -> list of parameter groups` for
             discriminative learning rates and freezing (default: one group).
         metrics: functions `(pred, y) -> tensor` or `Metric`s, computed on validation.
@@ -68,7 +77,7 @@ class Learner:
         dls: DataLoaders | tuple[Iterable[Any], Iterable[Any] | None],
         model: nn.Module,
         loss_func: Callable[..., torch.Tensor] | None = None,
-        opt_func: OptFunc = Adam,
+        opt_func: OptFunc | str = Adam,
         lr: float = 1e-3,
         splitter: Splitter | None = None,
         metrics: Sequence[Any] | Any = None,
@@ -84,7 +93,8 @@ class Learner:
         if self.dls.device.type == "cpu":
             keep_batch_memory()  # activations and logits reuse freed pages: 1.6x on an LM
         self.loss_func = loss_func or default_loss(self.dls)
-        self.opt_func, self.lr, self.splitter = opt_func, lr, splitter
+        self.opt_func: OptFunc = OPTIMIZERS.get(opt_func) if isinstance(opt_func, str) else opt_func
+        self.lr, self.splitter = lr, splitter
         metric_list = metrics if isinstance(metrics, Sequence) else [metrics]
         self.metrics: list[Metric] = [as_metric(m) for m in metric_list if m is not None]
         self.wd, self.wd_bn_bias, self.train_bn = wd, wd_bn_bias, train_bn
@@ -224,7 +234,7 @@ class Learner:
                 self._event("after_loss")
             if self.training:
                 self._event("before_backward")
-                self.scaler.scale(self.loss_grad).backward()
+                torch.autograd.backward(self.scaler.scale(self.loss_grad))
                 self._event("before_step")
                 self.scaler.step(self.opt)
                 self.scaler.update()
@@ -297,35 +307,103 @@ class Learner:
         self.freeze_to(0)
 
     # ----- schedules (see mentor.train.fits) -----
-    def fit_one_cycle(self, n_epoch: int, lr_max: Any = None, **kwargs: Any) -> None:
-        """One-cycle training; see `mentor.train.fits.fit_one_cycle`."""
+    def fit_one_cycle(
+        self,
+        n_epoch: int,
+        lr_max: LR = None,
+        div: float = 25.0,
+        div_final: float = 1e5,
+        pct_start: float = 0.25,
+        moms: tuple[float, float, float] | None = (0.95, 0.85, 0.95),
+        wd: float | None = None,
+        cbs: Sequence[Callback] | None = None,
+        reset_opt: bool = False,
+        checkpoint_every: str | int | None = None,
+        resume_from: str | Path | None = None,
+    ) -> None:
+        """One-cycle training; see `mentor.train.fits.fit_one_cycle` (the last three as
+        in `fit`)."""
         from mentor.train.fits import fit_one_cycle
 
-        fit_one_cycle(self, n_epoch, lr_max, **kwargs)
+        fit_one_cycle(
+            self, n_epoch, lr_max, div, div_final, pct_start, moms, wd, cbs,
+            reset_opt=reset_opt, checkpoint_every=checkpoint_every, resume_from=resume_from,
+        )  # fmt: skip
 
-    def fit_sgdr(self, n_cycles: int, cycle_len: int, lr_max: Any = None, **kwargs: Any) -> None:
+    def fit_sgdr(
+        self,
+        n_cycles: int,
+        cycle_len: int,
+        lr_max: LR = None,
+        cycle_mult: int = 1,
+        on_cycle_end: Callable[[Learner, int], None] | None = None,
+        wd: float | None = None,
+        cbs: Sequence[Callback] | None = None,
+        reset_opt: bool = False,
+        checkpoint_every: str | int | None = None,
+        resume_from: str | Path | None = None,
+    ) -> None:
         """Cosine annealing with warm restarts; see `mentor.train.fits.fit_sgdr`."""
         from mentor.train.fits import fit_sgdr
 
-        fit_sgdr(self, n_cycles, cycle_len, lr_max, **kwargs)
+        fit_sgdr(
+            self, n_cycles, cycle_len, lr_max, cycle_mult, on_cycle_end, wd, cbs,
+            reset_opt=reset_opt, checkpoint_every=checkpoint_every, resume_from=resume_from,
+        )  # fmt: skip
 
-    def fit_flat_cos(self, n_epoch: int, lr: Any = None, **kwargs: Any) -> None:
+    def fit_flat_cos(
+        self,
+        n_epoch: int,
+        lr: LR = None,
+        pct_start: float = 0.75,
+        wd: float | None = None,
+        cbs: Sequence[Callback] | None = None,
+        reset_opt: bool = False,
+        checkpoint_every: str | int | None = None,
+        resume_from: str | Path | None = None,
+    ) -> None:
         """Flat learning rate then cosine annealing; see `mentor.train.fits.fit_flat_cos`."""
         from mentor.train.fits import fit_flat_cos
 
-        fit_flat_cos(self, n_epoch, lr, **kwargs)
+        fit_flat_cos(
+            self, n_epoch, lr, pct_start, wd, cbs,
+            reset_opt=reset_opt, checkpoint_every=checkpoint_every, resume_from=resume_from,
+        )  # fmt: skip
 
-    def fine_tune(self, epochs: int, base_lr: float = 2e-3, **kwargs: Any) -> None:
+    def fine_tune(
+        self,
+        epochs: int,
+        base_lr: float = 2e-3,
+        freeze_epochs: int = 1,
+        lr_mult: float = 100,
+        pct_start: float = 0.3,
+        div: float = 5.0,
+        wd: float | None = None,
+        cbs: Sequence[Callback] | None = None,
+        checkpoint_every: str | int | None = None,
+        resume_from: str | Path | None = None,
+    ) -> None:
         """Train the head frozen, then everything; see `mentor.train.fits.fine_tune`."""
         from mentor.train.fits import fine_tune
 
-        fine_tune(self, epochs, base_lr, **kwargs)
+        fine_tune(
+            self, epochs, base_lr, freeze_epochs, lr_mult, pct_start, div, wd=wd, cbs=cbs,
+            checkpoint_every=checkpoint_every, resume_from=resume_from,
+        )  # fmt: skip
 
-    def lr_find(self, **kwargs: Any) -> Any:
+    def lr_find(
+        self,
+        start_lr: float = 1e-7,
+        end_lr: float = 10,
+        num_it: int = 100,
+        stop_div: bool = True,
+        show_plot: bool = True,
+        suggest_funcs: Sequence[SuggestFunc] | None = None,
+    ) -> SuggestedLRs:
         """The learning-rate finder; see `mentor.callbacks.lr_finder.lr_find`."""
         from mentor.callbacks.lr_finder import lr_find
 
-        return lr_find(self, **kwargs)
+        return lr_find(self, start_lr, end_lr, num_it, stop_div, show_plot, suggest_funcs)
 
     # ----- mixed precision (see mentor.callbacks.mixed_precision) -----
     def to_bf16(self) -> Learner:
@@ -381,11 +459,17 @@ class Learner:
         self._event("after_validate")
         return dict(self.recorder.last_valid)
 
-    def get_preds(self, dl: Iterable[Any] | None = None, **kwargs: Any) -> tuple[Any, ...]:
+    def get_preds(
+        self,
+        dl: Iterable[Any] | None = None,
+        with_input: bool = False,
+        with_loss: bool = False,
+        act: Callable[[torch.Tensor], torch.Tensor] | bool | None = None,
+    ) -> tuple[Any, ...]:
         """Predictions and targets on `dl`; see `mentor.train.inference.get_preds`."""
         from mentor.train.inference import get_preds
 
-        return get_preds(self, dl, **kwargs)
+        return get_preds(self, dl, with_input, with_loss, act)
 
     def predict(self, item: Any) -> tuple[Any, torch.Tensor, torch.Tensor]:
         """`(decoded, decoded_tensor, probs)` for one raw item (a path, an image, a row) or a
@@ -393,6 +477,13 @@ class Learner:
         from mentor.train.inference import predict
 
         return predict(self, item)
+
+    def show_results(self, max_n: int = 9, dl: Iterable[Any] | None = None) -> Any:
+        """Items of a validation batch with their targets and predictions (a figure for
+        images, a table for rows and texts); see `mentor.train.inference.show_results`."""
+        from mentor.train.inference import show_results
+
+        return show_results(self, max_n, dl)
 
     def tta(
         self, dl: Iterable[Any] | None = None, n: int = 4, beta: float = 0.25
@@ -424,7 +515,7 @@ class Learner:
 
     def export_onnx(
         self, path: str | Path, opset: int | None = None, check: bool = True, atol: float = 1e-4
-    ) -> Any:
+    ) -> OnnxExport:
         """Write a vision or tabular model to an `.onnx` file, checked with onnxruntime when
         installed; returns an `OnnxExport` (path, max_abs_diff). See
         `mentor.inference.onnx_export.export_onnx`."""
@@ -432,20 +523,24 @@ class Learner:
 
         return export_onnx(self, path, opset=opset, check=check, atol=atol)
 
-    def summary(self) -> Any:
+    def summary(self) -> ModelSummary:
         """A table of the model's layers: output shape, parameters, trainable; with totals."""
         from mentor.train.summary import learner_summary
 
         return learner_summary(self)
 
     def report(
-        self, folder: str | Path = ".", export_path: str | Path | None = None, **kwargs: Any
+        self,
+        folder: str | Path = ".",
+        export_path: str | Path | None = None,
+        title: str = "mentor training report",
+        top_k: int = 9,
     ) -> Path:
         """Write `folder/report.html`: data, lr_find, curves, schedules, epochs, confusion
         matrix and top losses, export path; see `mentor.train.report.write_report`."""
         from mentor.train.report import write_report
 
-        return write_report(self, folder, export_path, **kwargs)
+        return write_report(self, folder, export_path, title, top_k)
 
     def show_training_loop(self) -> str:
         """Which callbacks run at each event, in order; printed and returned."""

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mentor.core.decoding import Decoding, Sigmoid, Softmax
 from mentor.core.registry import LOSSES
 
 LossFn = nn.Module | Callable[..., Tensor]
@@ -104,13 +105,18 @@ class CrossEntropyLossFlat(nn.Module):
         )
         return loss.reshape(_item_shape(pred, self.axis)) if self.reduction == "none" else loss
 
+    @property
+    def decoding(self) -> Softmax:
+        """Softmax over the class axis, then argmax (what export writes)."""
+        return Softmax(self.axis)
+
     def activation(self, out: Tensor) -> Tensor:
         """Softmax over the class axis."""
-        return out.softmax(dim=self.axis)
+        return self.decoding.activate(out)
 
     def decodes(self, probs: Tensor) -> Tensor:
         """Class indices: argmax over the class axis."""
-        return probs.argmax(dim=self.axis)
+        return self.decoding.decode(probs)
 
 
 @LOSSES.register
@@ -228,13 +234,18 @@ class BCEWithLogitsLossFlat(nn.Module):
         )
         return loss.movedim(-1, self.axis) if moved and self.reduction == "none" else loss
 
+    @property
+    def decoding(self) -> Sigmoid:
+        """Sigmoid, then `> thresh` (what export writes)."""
+        return Sigmoid(self.thresh)
+
     def activation(self, out: Tensor) -> Tensor:
         """Sigmoid: per-label probabilities."""
-        return out.sigmoid()
+        return self.decoding.activate(out)
 
     def decodes(self, probs: Tensor) -> Tensor:
         """Labels: probs > thresh."""
-        return probs > self.thresh
+        return self.decoding.decode(probs)
 
 
 @LOSSES.register
@@ -255,6 +266,11 @@ class MSELossFlat(nn.Module):
         return F.mse_loss(
             pred.reshape(-1), targ.reshape(-1).to(pred.dtype), reduction=self.reduction
         )
+
+    @property
+    def decoding(self) -> Decoding:
+        """The identity: outputs are the values (what export writes)."""
+        return Decoding()
 
     def activation(self, out: Tensor) -> Tensor:
         """Identity: outputs are the predicted values."""

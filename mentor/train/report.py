@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import html
-import inspect
 import io
 import tempfile
 import warnings
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import torch
 
+from mentor.data.block_loaders import BlockDataLoaders
 from mentor.data.block_summary import describe
 from mentor.train.interpret import ClassificationInterpretation
 from mentor.train.losses import loss_decodes
@@ -130,7 +130,7 @@ def _data_section(learn: Learner) -> Section:
         if loader is not None:
             facts[f"{name} items"] = _n_items(loader)
             facts[f"{name} batches"] = len(loader) if loader.has_len() else "unknown"
-    vocab = list(getattr(dls, "vocab", None) or [])
+    vocab = dls.vocab
     if vocab:
         shown = ", ".join(map(str, vocab[:20])) + (", ..." if len(vocab) > 20 else "")
         facts[f"Vocabulary ({len(vocab)})"] = shown
@@ -154,12 +154,13 @@ def _n_items(loader: Any) -> str:
 
 
 def _examples_section(learn: Learner) -> Section | None:
-    show = getattr(learn.dls, "show_batch", None)
-    if not callable(show):
-        return None
+    dls = learn.dls
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
-        wants_file = "fname" in inspect.signature(show).parameters
-        shown = show(fname=Path(tmp) / "batch.png") if wants_file else show()
+        # a figure goes to a file where no display shows it: keep that file out of the way
+        if isinstance(dls, BlockDataLoaders):
+            shown = dls.show_batch(fname=Path(tmp) / "batch.png")
+        else:
+            shown = dls.show_batch()
     if isinstance(shown, pd.DataFrame):
         return Section("Examples (training data)", table_html(shown))
     return Section("Examples (training data)", figure_html(shown, "a batch of training data"))
@@ -247,8 +248,8 @@ def _with_columns(
 def _item_rows(dls: Any, index: list[int]) -> pd.DataFrame | None:
     """The validation items at `index` as table rows, when the data can decode them
     (`decode_rows` of tabular, collab and text loaders); None otherwise."""
-    decode_rows = getattr(dls, "decode_rows", None)
-    return decode_rows(index) if callable(decode_rows) else None
+    rows: pd.DataFrame | None = dls.decode_rows(index)
+    return rows
 
 
 def _results_first(results: dict[str, list[Any]], rows: pd.DataFrame) -> pd.DataFrame:

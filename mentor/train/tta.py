@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.utils.data import DataLoader
 
+from mentor.data.block_loaders import BlockDataLoaders
 from mentor.data.datablock import Datasets, SkippingLoader
 from mentor.data.loaders import DeviceLoader, TensorLoader
 from mentor.data.transforms import BatchPipeline, OneThread
@@ -103,8 +104,7 @@ def tta(
     """
     if n < 0 or not 0.0 <= beta <= 1.0:
         raise ValueError(f"tta needs n >= 0 and 0 <= beta <= 1, got n={n}, beta={beta}")
-    block = getattr(learn.dls, "block", None)
-    if block is None:
+    if not isinstance(learn.dls, BlockDataLoaders):
         raise TypeError(
             f"tta needs data built by a DataBlock (to know the training transforms); "
             f"{type(learn.dls).__name__} has no `block`: use get_preds, or build the data "
@@ -118,7 +118,7 @@ def tta(
         plain, targets = learn.get_preds(dl=loader)
         if n == 0:
             return plain, targets
-        augmented = replay_loader(loader, train=True, block=block)
+        augmented = replay_loader(loader, train=True, block=learn.dls.block)
         passes = [learn.get_preds(dl=augmented)[0] for _ in range(n)]
     finally:
         learn.model.train(was_training)

@@ -1,78 +1,107 @@
 """Layer 6: computer vision: image blocks and loaders, item transforms, batch augmentation,
-architectures (importing this package registers them for `create_model`)."""
+architectures (importing this package registers them for `create_model`).
 
-from mentor.vision.augment import (
-    AffineWarp,
-    Dihedral,
-    Flip,
-    Rotate,
-    Warp,
-    Zoom,
-    aug_transforms,
-)
-from mentor.vision.data import ImageBlock, ImageDataLoaders, MaskBlock, PointBlock, image_stats
-from mentor.vision.image import (
-    BadImageError,
-    ConvertMode,
-    open_image,
-    open_mask,
-    verify_images,
-)
-from mentor.vision.interpret import ClassificationInterpretation, grad_cam, show_heatmap
-from mentor.vision.learner import (
-    AdaptiveConcatPool2d,
-    SigmoidRange,
-    VisionLearner,
-    create_head,
-    known_classes_head,
-    vision_learner,
-)
-from mentor.vision.lighting import Brightness, Contrast, Lighting
-from mentor.vision.models import (
-    MODEL_META,
-    ConvLayer,
-    ResBlock,
-    body_and_features,
-    simple_cnn,
-)
-from mentor.vision.resize import CenterCrop, RandomResizedCrop, Resize
+Public names load lazily (see `mentor.core.lazy`).
+"""
 
-__all__ = [
-    "AdaptiveConcatPool2d",
-    "SigmoidRange",
-    "VisionLearner",
-    "create_head",
-    "known_classes_head",
-    "vision_learner",
-    "ClassificationInterpretation",
-    "grad_cam",
-    "show_heatmap",
-    "MODEL_META",
-    "ConvLayer",
-    "ResBlock",
-    "body_and_features",
-    "simple_cnn",
-    "AffineWarp",
-    "BadImageError",
-    "Brightness",
-    "CenterCrop",
-    "Contrast",
-    "ConvertMode",
-    "Dihedral",
-    "Flip",
-    "ImageBlock",
-    "ImageDataLoaders",
-    "Lighting",
-    "MaskBlock",
-    "PointBlock",
-    "RandomResizedCrop",
-    "Resize",
-    "Rotate",
-    "Warp",
-    "Zoom",
-    "aug_transforms",
-    "image_stats",
-    "open_image",
-    "open_mask",
-    "verify_images",
-]
+from typing import TYPE_CHECKING
+
+from mentor.core.lazy import attach
+
+if TYPE_CHECKING:
+    from mentor.core.layers import SigmoidRange
+    from mentor.vision.augment import (
+        AffineWarp,
+        Dihedral,
+        Flip,
+        Rotate,
+        Warp,
+        Zoom,
+        aug_transforms,
+    )
+    from mentor.vision.blocks import ImageBlock, MaskBlock, PointBlock
+    from mentor.vision.data import ImageDataLoaders, image_stats
+    from mentor.vision.image import (
+        BadImageError,
+        ConvertMode,
+        open_image,
+        open_mask,
+        verify_images,
+    )
+    from mentor.vision.interpret import ClassificationInterpretation, grad_cam, show_heatmap
+    from mentor.vision.learner import VisionLearner, vision_learner
+    from mentor.vision.lighting import Brightness, Contrast, Lighting
+    from mentor.vision.models import (
+        MODEL_META,
+        ConvLayer,
+        ResBlock,
+        body_and_features,
+        simple_cnn,
+    )
+    from mentor.vision.models.head import AdaptiveConcatPool2d, create_head, known_classes_head
+    from mentor.vision.resize import CenterCrop, RandomResizedCrop, Resize
+else:  # a type checker reads the imports above; Python loads each name on first use
+    __getattr__, __dir__, __all__ = attach(
+        __name__,
+        {
+            "mentor.vision.augment": (
+                "AffineWarp",
+                "Dihedral",
+                "Flip",
+                "Rotate",
+                "Warp",
+                "Zoom",
+                "aug_transforms",
+            ),
+            "mentor.vision.blocks": ("ImageBlock", "MaskBlock", "PointBlock"),
+            "mentor.vision.data": ("ImageDataLoaders", "image_stats"),
+            "mentor.vision.image": (
+                "BadImageError",
+                "ConvertMode",
+                "open_image",
+                "open_mask",
+                "verify_images",
+            ),
+            "mentor.vision.interpret": (
+                "ClassificationInterpretation",
+                "grad_cam",
+                "show_heatmap",
+            ),
+            "mentor.core.layers": ("SigmoidRange",),
+            "mentor.vision.learner": ("VisionLearner", "vision_learner"),
+            "mentor.vision.models.head": (
+                "AdaptiveConcatPool2d",
+                "create_head",
+                "known_classes_head",
+            ),
+            "mentor.vision.lighting": (
+                "Brightness",
+                "Contrast",
+                "Lighting",
+            ),
+            "mentor.vision.models": (
+                "MODEL_META",
+                "ConvLayer",
+                "ResBlock",
+                "body_and_features",
+                "simple_cnn",
+            ),
+            "mentor.vision.resize": (
+                "CenterCrop",
+                "RandomResizedCrop",
+                "Resize",
+            ),
+        },
+        submodules=(
+            "augment",
+            "data",
+            "image",
+            "interpret",
+            "learner",
+            "lighting",
+            "models",
+            "precompute",
+            "resize",
+            "weights",
+        ),
+    )

@@ -7,10 +7,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-import torch
-from PIL import Image
 
 from mentor.data.block_loaders import BlockDataLoaders
 from mentor.data.blocks import CategoryBlock, MultiCategoryBlock, TransformBlock
@@ -18,91 +15,7 @@ from mentor.data.datablock import DataBlock
 from mentor.data.items import get_image_files
 from mentor.data.labels import ColReader, RegexLabeller, parent_label
 from mentor.data.splitters import ColSplitter, GrandparentSplitter, RandomSplitter
-from mentor.data.transforms import IMAGE, MASK, POINTS, IntToFloat
-from mentor.vision.image import ConvertMode, open_image, open_mask
-
-
-class ImageBlock(TransformBlock):
-    """Images from files (or PIL images / arrays), as uint8 tensors `[C, H, W]` in batches.
-
-    Args:
-        mode: 'RGB' (3 channels, default) or 'L' (greyscale, 1 channel).
-    """
-
-    def __init__(self, mode: str = "RGB") -> None:
-        super().__init__(IMAGE, item_tfms=[ConvertMode()], batch_tfms=[IntToFloat()])
-        self.mode = mode
-
-    def encode(self, raw: Any) -> Any:
-        """Open a path lazily (so JPEGs can decode at reduced size); pass images through."""
-        if isinstance(raw, str | Path):
-            return open_image(raw, self.mode)
-        if isinstance(raw, np.ndarray):
-            return Image.fromarray(raw).convert(self.mode)
-        return raw.convert(self.mode) if raw.mode != self.mode else raw
-
-    def decode(self, value: Any) -> np.ndarray:
-        """A `[C, H, W]` image as an `[H, W, C]` (or `[H, W]`) uint8 array."""
-        array = value.permute(1, 2, 0).numpy()
-        return array[:, :, 0] if array.shape[2] == 1 else array
-
-    def show(self, value: Any, ax: Any) -> None:
-        """Draw the image."""
-        image = self.decode(value)
-        ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
-
-
-class MaskBlock(TransformBlock):
-    """Segmentation masks (one class index per pixel) from image files.
-
-    Args:
-        codes: the class names, index = pixel value (e.g. the lines of `codes.txt`).
-    """
-
-    loss_spec = ("CrossEntropyLossFlat", {"axis": 1})
-
-    def __init__(self, codes: Sequence[str] | None = None) -> None:
-        super().__init__(MASK)
-        self.vocab = list(codes) if codes is not None else []
-
-    def encode(self, raw: Any) -> Any:
-        """Open the mask, keeping its pixel values as class indices."""
-        return open_mask(raw) if isinstance(raw, str | Path) else raw
-
-    def decode(self, value: Any) -> np.ndarray:
-        """The mask as an `[H, W]` array of class indices."""
-        return np.asarray(value)
-
-    @property
-    def n_out(self) -> int | None:
-        """One output channel per class."""
-        return len(self.vocab) or None
-
-    def show(self, value: Any, ax: Any) -> None:
-        """Overlay the mask on the image already drawn."""
-        n_classes = max(len(self.vocab), int(np.asarray(value).max()) + 1)
-        ax.imshow(self.decode(value), cmap="tab20", alpha=0.5, vmin=0, vmax=n_classes - 1)
-
-
-class PointBlock(TransformBlock):
-    """Points (x, y) in pixels of their image, e.g. key points; `[n, 2]` in [-1, 1] in batches."""
-
-    loss_spec = ("MSELossFlat", {})
-
-    def __init__(self) -> None:
-        super().__init__(POINTS)
-
-    def encode(self, raw: Any) -> torch.Tensor:
-        """Points as a float `[n, 2]` tensor of pixel coordinates."""
-        return torch.as_tensor(raw, dtype=torch.float32).reshape(-1, 2)
-
-    def show(self, value: Any, ax: Any) -> None:
-        """Mark the points on the image already drawn."""
-        height, width = ax.get_images()[0].get_array().shape[:2]
-        points = value.reshape(-1, 2)
-        xs = ((points[:, 0] + 1) * width - 1) / 2
-        ys = ((points[:, 1] + 1) * height - 1) / 2
-        ax.scatter(xs, ys, s=40, c="red", marker="x")
+from mentor.vision.blocks import ImageBlock
 
 
 def image_stats(dls: BlockDataLoaders, n_batches: int = 8) -> tuple[list[float], list[float]]:

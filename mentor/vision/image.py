@@ -21,7 +21,8 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 from PIL.JpegImagePlugin import JpegImageFile
 
-from mentor.data.datablock import BadItemError
+from mentor.core.spec import InitSpec, register_spec
+from mentor.data.errors import BadItemError
 from mentor.data.transforms import IMAGE, MASK, ItemTransform, Kinds
 
 IMAGE_MODES = ("RGB", "L")
@@ -160,7 +161,8 @@ def finish_image(img: Image.Image, mode: str | None) -> Image.Image:
     return convert_mode(load_image(img), mode)
 
 
-class ConvertMode(ItemTransform):
+@register_spec
+class ConvertMode(InitSpec, ItemTransform):
     """Decode the images and masks of a sample and convert images to the mode asked of
     `open_image` (or to `mode` when given): the step before `ToTensor`.
 
@@ -174,6 +176,10 @@ class ConvertMode(ItemTransform):
         if mode is not None and mode not in IMAGE_MODES:
             raise ValueError(f"mode {mode!r} is not supported; use None, 'RGB' or 'L'")
         self.mode = mode
+
+    def to_spec(self) -> dict[str, Any]:
+        """The mode."""
+        return {"mode": self.mode}
 
     def __call__(self, sample: list[Any], kinds: Kinds, train: bool) -> list[Any]:
         out = []

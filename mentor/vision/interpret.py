@@ -102,13 +102,7 @@ def _prepared_input(learn: Learner, img: Any) -> Tensor:
                 f"{list(img.shape)}; pass one item of the batch"
             )
     else:
-        test_dl = getattr(learn.dls, "test_dl", None)
-        if test_dl is None:
-            raise ValueError(
-                f"grad_cam got a {type(img).__name__}, but {type(learn.dls).__name__} has no "
-                "test_dl to prepare it; pass a tensor [C, H, W] on the model's input scale"
-            )
-        x = next(iter(test_dl([img])))[0]
+        x = next(iter(learn.dls.test_dl([img])))[0]
     device = next((p.device for p in learn.model.parameters()), x.device)
     return x.float().to(device)
 

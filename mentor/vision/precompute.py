@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from mentor.core.device import split_batch
+from mentor.data.block_loaders import BlockDataLoaders
 from mentor.data.loaders import DataLoaders, TensorLoader
 from mentor.train.tta import replay_loader
 
@@ -126,7 +127,7 @@ def build_cache(
     """Features of the training items (all, in order, with the validation transforms) and
     of the validation items."""
     dls = learn.dls
-    block = getattr(dls, "block", None)
+    block = dls.block if isinstance(dls, BlockDataLoaders) else None
     train_dl = replay_loader(dls.train, train=False, block=block, bs=_batch_size(dls, True))
     extractor = nn.Sequential(body, prefix)
     train = compute_features(extractor, train_dl, learn.autocast)
@@ -139,7 +140,7 @@ def feature_loaders(dls: DataLoaders, cache: FeatureCache) -> DataLoaders:
     shuffles every epoch and drops a last partial batch, like the data's (unless it was
     built with `shuffle=False`)."""
     bs, valid_bs = _batch_size(dls, False), _batch_size(dls, True)
-    shuffle = bool(getattr(dls, "shuffle", True))
+    shuffle = dls.shuffle
     drop_last = shuffle and cache.train[0].shape[0] > bs
     train = TensorLoader(*cache.train, bs=bs, shuffle=shuffle, drop_last=drop_last)
     valid = None if cache.valid is None else TensorLoader(*cache.valid, bs=valid_bs)
@@ -148,10 +149,10 @@ def feature_loaders(dls: DataLoaders, cache: FeatureCache) -> DataLoaders:
 
 def _batch_size(dls: DataLoaders, valid: bool) -> int:
     """The data's training (or validation) batch size; 64 when it cannot be told."""
-    name = "valid_bs" if valid else "bs"
-    if getattr(dls, name, None):
-        return int(getattr(dls, name))
-    loader = getattr(dls.valid if valid else dls.train, "loader", None)
+    size = dls.valid_bs if valid else dls.bs
+    if size:
+        return size
+    loader = getattr(dls.valid if valid else dls.train, "loader", None)  # a wrapped loader
     size = getattr(loader, "batch_size", None) or getattr(loader, "bs", None)
     return int(size or 64)
 
@@ -166,7 +167,7 @@ def precomputed(learn: Learner, cache: FeatureCache | None) -> Iterator[FeatureC
     body, head = body_and_head(learn.model)
     prefix, rest = split_head(head)
     dls = learn.dls
-    sources = (dls, dls.train, dls.valid, getattr(dls, "block", None))
+    sources = (dls, dls.train, dls.valid, dls.block if isinstance(dls, BlockDataLoaders) else None)
     if cache is None or not cache.matches(sources, body_state(body)):
         cache = build_cache(learn, body, prefix, sources)
     full_model = learn.model

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from mentor.core.spec import InitSpec, register_spec
 from mentor.data.transforms import IMAGE, MASK, POINTS, ItemTransform, Kinds
 from mentor.vision.image import convert_mode, is_lazy_jpeg, load_image, target_mode
 
@@ -136,7 +137,8 @@ def _pad_image(img: Image.Image, pads: tuple[int, int, int, int], pad_mode: str)
     return Image.fromarray(np.pad(array, widths, mode="edge"))
 
 
-class Resize(ItemTransform):
+@register_spec
+class Resize(InitSpec, ItemTransform):
     """Resize every item to `size`, by cropping, squishing or padding.
 
     Args:
@@ -161,6 +163,10 @@ class Resize(ItemTransform):
         self.size = _size_hw(size, "Resize")
         self.method = method
         self.pad_mode = pad_mode
+
+    def to_spec(self) -> dict[str, Any]:
+        """Size, method and pad mode."""
+        return {"size": list(self.size), "method": self.method, "pad_mode": self.pad_mode}
 
     def __call__(self, sample: list[Any], kinds: Kinds, train: bool) -> list[Any]:
         width, height = _reference_size(sample, kinds, "Resize")
@@ -194,7 +200,8 @@ class Resize(ItemTransform):
         return out
 
 
-class RandomResizedCrop(ItemTransform):
+@register_spec
+class RandomResizedCrop(InitSpec, ItemTransform):
     """Crop a random part of the image and resize it to `size` (training); a centre crop on
     validation and test items.
 
@@ -225,6 +232,11 @@ class RandomResizedCrop(ItemTransform):
         self.size = _size_hw(size, "RandomResizedCrop")
         self.min_scale, self.ratio, self.val_xtra = min_scale, ratio, val_xtra
 
+    def to_spec(self) -> dict[str, Any]:
+        """Size, scale, ratio and the validation crop's margin."""
+        return {"size": list(self.size), "min_scale": self.min_scale,
+                "ratio": [float(r) for r in self.ratio], "val_xtra": self.val_xtra}  # fmt: skip
+
     def __call__(self, sample: list[Any], kinds: Kinds, train: bool) -> list[Any]:
         width, height = _reference_size(sample, kinds, "RandomResizedCrop")
         box = self._train_box(width, height) if train else self._valid_box(width, height)
@@ -252,7 +264,8 @@ class RandomResizedCrop(ItemTransform):
         return _place(width, height, box_w, box_h, train=False)
 
 
-class CenterCrop(ItemTransform):
+@register_spec
+class CenterCrop(InitSpec, ItemTransform):
     """Crop the centre `size` of every item without scaling; a smaller item is padded with
     zeros.
 
@@ -264,6 +277,10 @@ class CenterCrop(ItemTransform):
 
     def __init__(self, size: Size) -> None:
         self.size = _size_hw(size, "CenterCrop")
+
+    def to_spec(self) -> dict[str, Any]:
+        """The size."""
+        return {"size": list(self.size)}
 
     def __call__(self, sample: list[Any], kinds: Kinds, train: bool) -> list[Any]:
         width, height = _reference_size(sample, kinds, "CenterCrop")

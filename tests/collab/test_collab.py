@@ -183,9 +183,11 @@ def test_test_dl_maps_unknowns_to_zero_and_get_preds() -> None:
     assert targets is None and preds.shape == (3,)
     with torch.no_grad():
         assert torch.allclose(preds, learn.model(x))
-    # with a rating column the batches carry targets, and get_preds returns them
+    # with_labels: the batches carry the ratings, and get_preds returns them
     rated = new.assign(rating=[4, 2, 5])
-    preds, targets = learn.get_preds(dl=dls.test_dl(rated, bs=2))
+    with pytest.raises(KeyError, match="with_labels=True needs the rating column 'rating'"):
+        dls.test_dl(new, with_labels=True)
+    preds, targets = learn.get_preds(dl=dls.test_dl(rated, with_labels=True, bs=2))
     assert preds.shape == (3,) and targets.tolist() == [4.0, 2.0, 5.0]
 
 

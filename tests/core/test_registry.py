@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-import mentor  # importing the package fills the registries
+import mentor.optim.optimizers  # noqa: F401 - importing them fills the registries
+import mentor.train.losses  # noqa: F401
 from mentor.core.registry import (
     LOSSES,
     MODELS,
@@ -95,3 +96,29 @@ def test_register_model_and_create_by_name(monkeypatch: pytest.MonkeyPatch) -> N
 def test_importing_mentor_registers_the_vision_architectures() -> None:
     names = set(mentor.list_models())
     assert {"resnet34", "xresnet18", "efficientnet_lite0"} <= names
+
+
+def test_a_registry_keeps_each_factorys_metadata() -> None:
+    models = Registry("model")
+    models.register(lambda n_out=2: n_out, name="tiny", meta={"cut": -1})
+    models.register(lambda n_out=2: n_out, name="bare")
+    assert models.meta == {"tiny": {"cut": -1}} and models.create("tiny", n_out=3) == 3
+
+
+def test_vision_metadata_is_the_model_registrys_own_table() -> None:
+    from mentor.core.registry import MODELS
+    from mentor.vision.models import MODEL_META, ModelMeta
+
+    assert MODEL_META is MODELS.meta
+    assert MODEL_META["resnet34"] == ModelMeta(cut=-2, n_features=512)
+    assert MODEL_META["efficientnet_lite0"].fixed_bn_stats
+
+
+def test_learner_takes_a_registered_optimizer_by_name() -> None:
+    from tests.helpers import tiny_classifier
+
+    learn = tiny_classifier()
+    learn2 = type(learn)(learn.dls, learn.model, opt_func="SGD")
+    assert learn2.opt_func is OPTIMIZERS.get("SGD")
+    with pytest.raises(KeyError, match="unknown optimizer 'adamw'; known optimizers: Adam, AdamW"):
+        type(learn)(learn.dls, learn.model, opt_func="adamw")

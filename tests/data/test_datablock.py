@@ -14,7 +14,7 @@ from mentor.data.labels import parent_label
 from mentor.data.splitters import GrandparentSplitter, IndexSplitter
 from mentor.train import BCEWithLogitsLossFlat, CrossEntropyLossFlat, Learner
 from mentor.vision.augment import aug_transforms
-from mentor.vision.data import ImageBlock
+from mentor.vision.blocks import ImageBlock
 from mentor.vision.resize import Resize
 
 

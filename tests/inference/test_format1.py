@@ -52,3 +52,40 @@ def test_format1_files_are_format_1() -> None:
     for name in EXPECTED:
         with zipfile.ZipFile(HERE / f"{name}.mentor") as archive:
             assert json.loads(archive.read("meta.json"))["format_version"] == 1
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (
+            "mentor.vision.learner:build_vision_model",
+            "mentor.vision.models.head:build_vision_model",
+        ),
+        ("mentor.tabular.learner:build_tabular_model", "mentor.tabular.model:build_tabular_model"),
+        ("mentor.collab.learner:build_collab_model", "mentor.collab.model:build_collab_model"),
+        (
+            "mentor.text.models.core:get_text_classifier",
+            "mentor.text.models.core:get_text_classifier",
+        ),
+    ],
+)
+def test_format1_model_factories_are_renamed_to_registered_ones(old: str, new: str) -> None:
+    from mentor.core.spec import resolve
+    from mentor.inference.migrate import migrate_v1
+
+    pipeline = {"application": "collab", "loss": {"activation": "identity"}, "target": None,
+                "inputs": {"user_name": "u", "item_name": "i", "user_classes": ["#na#"],
+                           "item_classes": ["#na#"]}}  # fmt: skip
+    _, model = migrate_v1(pipeline, {"factory": old, "kwargs": {"n": 1}})
+    assert model == {"factory": new, "kwargs": {"n": 1}}
+    assert callable(resolve(new, kind="model factory"))  # registered under the new name
+
+
+def test_format1_unknown_pieces_are_named() -> None:
+    from mentor.inference.migrate import migrate_v1
+
+    inputs = {"mode": "RGB", "item_tfms": [{"type": "Sharpen"}], "batch_tfms": []}
+    bad = {"application": "vision", "loss": {"activation": "softmax"}, "target": None,
+           "inputs": inputs}  # fmt: skip
+    with pytest.raises(ValueError, match="unknown piece 'Sharpen'"):
+        migrate_v1(bad, {"factory": "x:y"})

@@ -81,25 +81,6 @@ def test_tabular_roundtrip(tmp_path: Path) -> None:
     assert max_diff(expected, singles.tolist()) <= TOL
 
 
-def test_tabular_row_encoder_matches_the_preprocessor(tmp_path: Path) -> None:
-    from mentor.inference.tabular_rows import TabularRowEncoder
-    from mentor.tabular.preprocess import Categorify, FillMissing, Normalize, TabularPreprocessor
-
-    df = tabular_frame()
-    pre = TabularPreprocessor([Categorify, FillMissing, Normalize], ["color", "size"], ["x", "z"])
-    pre.setup(df.iloc[:60])
-    test = df.iloc[60:].copy()
-    test.loc[61, "color"] = "never seen"
-    test.loc[62, "z"] = None
-    with pytest.warns(UserWarning):
-        frame = pre.transform(test)
-    rows = TabularRowEncoder(pre.to_dict())
-    for i, row in enumerate(test.to_dict("records")):
-        cats, conts = rows.encode(row)
-        assert torch.equal(torch.from_numpy(cats), frame.cats[i])
-        assert torch.equal(torch.from_numpy(conts), frame.conts[i])
-
-
 def test_collab_roundtrip(tmp_path: Path) -> None:
     from mentor.collab import CollabDataLoaders, collab_learner
 

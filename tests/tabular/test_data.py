@@ -149,7 +149,7 @@ def test_tabular_learner_rejects_bad_config() -> None:
 def test_show_batch_decodes_codes_values_and_labels() -> None:
     df = _frame()
     dls = _dls(df, valid_idx=range(50))
-    shown = dls.show_batch(3)
+    shown = dls.show_batch(max_n=3)
     assert list(shown["color"]) == list(df["color"][50:53])
     assert np.allclose(shown["size"], df["size"][50:53], rtol=1e-5)
     assert list(shown["label"]) == list(df["label"][50:53])

@@ -140,8 +140,8 @@ def test_round_trip_through_json_gives_identical_transforms(
     train, valid = frames
     pre = _pre()
     pre.setup(train)
-    text = json.dumps(pre.to_dict())
-    loaded = TabularPreprocessor.from_dict(json.loads(text))
+    text = json.dumps(pre.to_spec())
+    loaded = TabularPreprocessor.from_spec(json.loads(text))
     assert loaded.out_cat_names == pre.out_cat_names == ["color", "size_na"]
     with pytest.warns(UserWarning):
         expected, got = pre.transform(valid), loaded.transform(valid)
@@ -217,7 +217,7 @@ def test_adult_full_pipeline_is_fast_and_finite() -> None:
     assert out.cats.shape == (len(df), len(out.cat_names)) and out.conts.shape == (len(df), 3)
     assert not torch.isnan(out.conts).any() and (out.cats >= 0).all()
     assert "education-num_na" in out.cat_names  # adult_sample has missing education-num
-    assert " Private" in pre.procs[1].to_dict()["vocabs"]["workclass"]  # leading space kept
+    assert " Private" in pre.procs[1].to_spec()["vocabs"]["workclass"]  # leading space kept
 
 
 def test_one_row_with_nan_and_unseen_category(frames: tuple[pd.DataFrame, pd.DataFrame]) -> None:
@@ -238,3 +238,26 @@ def test_add_datepart_prefix_dayfirst_and_keep() -> None:
     add_datepart(df, "when", prefix="w_", drop=False, dayfirst=True)
     assert df["w_Month"].tolist() == [1, 2] and df["w_Day"].tolist() == [13, 1]
     assert "when" in df.columns and "w_Hour" not in df.columns
+
+
+def test_transform_row_gives_the_codes_and_values_of_transform() -> None:
+    from tests.helpers import tabular_frame
+
+    df = tabular_frame()
+    pre = TabularPreprocessor([Categorify, FillMissing, Normalize], ["color", "size"], ["x", "z"])
+    pre.setup(df.iloc[:60])
+    test = df.iloc[60:].copy()
+    test.loc[61, "color"] = "never seen"
+    test.loc[62, "z"] = None
+    test.loc[63, "size"] = None
+    with pytest.warns(UserWarning):
+        frame = pre.transform(test)
+    for i, row in enumerate(test.to_dict("records")):
+        cats, conts = pre.transform_row(row)
+        assert torch.equal(torch.from_numpy(cats), frame.cats[i])
+        assert torch.equal(torch.from_numpy(conts), frame.conts[i])
+    assert pre.transform_row(test.iloc[1].to_dict())[0][0] == 0  # the unseen color
+    with pytest.raises(KeyError, match=r"\['z'\] missing from the row"):
+        pre.transform_row({"color": "red", "size": 1, "x": 0.0})
+    with pytest.raises(ValueError, match="'x' has the non-numeric value 'abc'"):
+        pre.transform_row({"color": "red", "size": 1, "x": "abc", "z": 1.0})

@@ -91,7 +91,7 @@ def test_from_df_builds_vocab_labels_and_valid_split(imdb_texts: pd.DataFrame) -
     x, y = dls.one_batch()
     assert x.dtype == torch.int64 and y.shape == (16,)
     assert (x[:, 0] == dls.text_vocab.stoi["xxbos"]).all()
-    table = dls.show_batch(n=3)
+    table = dls.show_batch(max_n=3)
     assert list(table.columns) == ["text", "label"] and len(table) == 3
 
 

@@ -147,7 +147,9 @@ def test_text_classifier_report_shows_texts(imdb_texts: pd.DataFrame, tmp_path: 
 def test_report_of_an_untrained_learner_has_only_what_exists(tmp_path: Path) -> None:
     learn = tiny_classifier(tmp_path)
     page = learn.report(tmp_path).read_text()
-    assert _sections(page) == ["Data", "Confusion", "Top losses (validation)"]
+    # plain loaders show their first items as a table (inputs and decoded targets)
+    sections = ["Data", "Examples (training data)", "Confusion", "Top losses (validation)"]
+    assert _sections(page) == sections
     assert "0 fit(s)" in page
 
 

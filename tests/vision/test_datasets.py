@@ -19,7 +19,8 @@ from mentor.data.items import get_image_files
 from mentor.data.labels import parent_label
 from mentor.data.splitters import GrandparentSplitter, RandomSplitter
 from mentor.vision.augment import aug_transforms
-from mentor.vision.data import ImageBlock, ImageDataLoaders, MaskBlock
+from mentor.vision.blocks import ImageBlock, MaskBlock
+from mentor.vision.data import ImageDataLoaders
 from mentor.vision.resize import RandomResizedCrop, Resize
 
 

@@ -14,7 +14,8 @@ from mentor.core.seed import set_seed
 from mentor.data.datablock import DataBlock
 from mentor.data.splitters import RandomSplitter
 from mentor.vision.augment import aug_transforms
-from mentor.vision.data import ImageBlock, ImageDataLoaders, PointBlock, image_stats
+from mentor.vision.blocks import ImageBlock, PointBlock
+from mentor.vision.data import ImageDataLoaders, image_stats
 from mentor.vision.resize import Resize
 
 LOADER = dict(bs=8, num_workers=0, device="cpu")

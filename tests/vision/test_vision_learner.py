@@ -11,19 +11,15 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from mentor.core.layers import SigmoidRange
 from mentor.core.seed import set_seed
 from mentor.data.loaders import DataLoaders
 from mentor.data.transforms import BatchPipeline, Normalize, OneThread
 from mentor.train import accuracy
 from mentor.train.freeze import FixedBnStats
 from mentor.vision.data import ImageDataLoaders
-from mentor.vision.learner import (
-    AdaptiveConcatPool2d,
-    SigmoidRange,
-    create_head,
-    known_classes_head,
-    vision_learner,
-)
+from mentor.vision.learner import vision_learner
+from mentor.vision.models.head import AdaptiveConcatPool2d, create_head, known_classes_head
 from mentor.vision.resize import Resize
 from tests.helpers import tiny_folder
 
@@ -129,8 +125,8 @@ def test_pretrained_efficientnet_is_normalized_frozen_and_trains_the_head(
 
 
 def test_efficientnet_body_matches_its_features() -> None:
-    from mentor.vision.learner import create_body
     from mentor.vision.models import MODEL_META, efficientnet_lite0
+    from mentor.vision.models.head import create_body
 
     model = efficientnet_lite0(n_out=10).eval()
     body = create_body(model, MODEL_META["efficientnet_lite0"]).eval()

@@ -18,7 +18,8 @@ from mentor.data.items import get_image_files
 from mentor.data.labels import parent_label
 from mentor.data.splitters import GrandparentSplitter
 from mentor.vision.augment import Flip
-from mentor.vision.data import ImageBlock, ImageDataLoaders
+from mentor.vision.blocks import ImageBlock
+from mentor.vision.data import ImageDataLoaders
 from mentor.vision.learner import VisionLearner, vision_learner
 
 

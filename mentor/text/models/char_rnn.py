@@ -6,6 +6,8 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from mentor.core.spec import register_spec
+
 CellKind = Literal["rnn", "gru", "lstm"]
 RNNState = Tensor | tuple[Tensor, Tensor]
 _CELLS = ("rnn", "gru", "lstm")
@@ -80,6 +82,7 @@ class CharRNN(nn.Module):
         self.hidden = None
 
 
+@register_spec
 def simple_rnn(
     vocab_sz: int, n_hid: int = 256, n_layers: int = 2, emb_sz: int | None = None, p: float = 0.2
 ) -> CharRNN:
@@ -87,6 +90,7 @@ def simple_rnn(
     return CharRNN(vocab_sz, n_hid, n_layers, "rnn", emb_sz, p)
 
 
+@register_spec
 def simple_gru(
     vocab_sz: int, n_hid: int = 256, n_layers: int = 2, emb_sz: int | None = None, p: float = 0.2
 ) -> CharRNN:
@@ -94,6 +98,7 @@ def simple_gru(
     return CharRNN(vocab_sz, n_hid, n_layers, "gru", emb_sz, p)
 
 
+@register_spec
 def simple_lstm(
     vocab_sz: int, n_hid: int = 256, n_layers: int = 2, emb_sz: int | None = None, p: float = 0.2
 ) -> CharRNN:

@@ -8,6 +8,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 import torch
 from torch import Tensor, nn
 
+from mentor.core.spec import register_spec
 from mentor.text.models.awd_lstm import (
     AWD_LSTM,
     LSTMState,
@@ -99,6 +100,7 @@ def _encoder(vocab_sz: int, config: Mapping[str, ConfigValue]) -> AWD_LSTM:
     )
 
 
+@register_spec
 def get_language_model(
     vocab_sz: int, config: Mapping[str, ConfigValue] | None = None, drop_mult: float = 1.0
 ) -> SequentialRNN:
@@ -237,6 +239,7 @@ class PoolingLinearClassifier(nn.Module):
         return self.layers(pooled)
 
 
+@register_spec
 def get_text_classifier(
     vocab_sz: int,
     n_class: int,

@@ -6,7 +6,9 @@ functions are re-exported here, so `from mentor import create_model` (loaded laz
 package) always sees the built-in architectures.
 """
 
-from mentor.core.registry import create_model, list_models, register_model
+from typing import Any
+
+from mentor.core.registry import MODELS, create_model, list_models, register_model
 from mentor.vision.models.efficientnet import (
     efficientnet_lite0,
     efficientnet_lite1,
@@ -16,7 +18,6 @@ from mentor.vision.models.layers import ConvLayer, ResBlock, simple_cnn
 from mentor.vision.models.resnet import (
     IMAGENET_MEAN,
     IMAGENET_STD,
-    RESNET_META,
     BasicBlock,
     Bottleneck,
     ModelMeta,
@@ -29,19 +30,12 @@ from mentor.vision.models.resnet import (
     resnet152,
     resnext50_32x4d,
 )
-from mentor.vision.models.xresnet import XRESNET_META, XResNet, xresnet18, xresnet34, xresnet50
+from mentor.vision.models.xresnet import XResNet, xresnet18, xresnet34, xresnet50
 
-EFFICIENTNET_META = {
-    # body: stem, blocks, head conv, bn, act; then pool, dropout, fc. Weights expect [-1, 1].
-    # Batch statistics of small fine-tuning batches pulled the running statistics away from
-    # the pretrained ones: imagenette at 160 px scored 92.8% after fine_tune(2) with them
-    # training, 96.2% with them fixed (as Keras advises for EfficientNet).
-    name: ModelMeta(
-        cut=-3, n_features=1280, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), fixed_bn_stats=True
-    )
-    for name in ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
-}
-MODEL_META: dict[str, ModelMeta] = {**RESNET_META, **XRESNET_META, **EFFICIENTNET_META}
+MODEL_META: dict[str, Any] = MODELS.meta
+"""The model registry's metadata: each registered architecture's `ModelMeta` (where
+`vision_learner` cuts it, its body's channels, the statistics its weights expect). The
+registry's own table, so an architecture a user registers with `meta=` is here too."""
 
 
 def body_and_features(model_name: str) -> tuple[int, int]:
@@ -61,7 +55,6 @@ def body_and_features(model_name: str) -> tuple[int, int]:
 
 
 __all__ = [
-    "EFFICIENTNET_META",
     "create_model",
     "list_models",
     "register_model",
@@ -71,8 +64,6 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "MODEL_META",
-    "RESNET_META",
-    "XRESNET_META",
     "BasicBlock",
     "Bottleneck",
     "ConvLayer",

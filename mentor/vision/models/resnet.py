@@ -36,16 +36,6 @@ class ModelMeta:
     fixed_bn_stats: bool = False
 
 
-RESNET_META: dict[str, ModelMeta] = {
-    "resnet18": ModelMeta(cut=-2, n_features=512),
-    "resnet34": ModelMeta(cut=-2, n_features=512),
-    "resnet50": ModelMeta(cut=-2, n_features=2048),
-    "resnet101": ModelMeta(cut=-2, n_features=2048),
-    "resnet152": ModelMeta(cut=-2, n_features=2048),
-    "resnext50_32x4d": ModelMeta(cut=-2, n_features=2048),
-}
-
-
 def _downsample(c_in: int, c_out: int, stride: int) -> nn.Sequential | None:
     """The shortcut projection (1x1 conv + BN), or None when the shapes already match."""
     if stride == 1 and c_in == c_out:
@@ -205,7 +195,7 @@ def _build(
     return model
 
 
-@register_model
+@register_model(meta=ModelMeta(cut=-2, n_features=512))
 def resnet18(
     n_out: int = 1000, c_in: int = 3, pretrained: bool = False, weights: str | Path | None = None
 ) -> nn.Module:
@@ -221,7 +211,7 @@ def resnet18(
     return _build("resnet18", model, pretrained, weights)
 
 
-@register_model
+@register_model(meta=ModelMeta(cut=-2, n_features=512))
 def resnet34(
     n_out: int = 1000, c_in: int = 3, pretrained: bool = False, weights: str | Path | None = None
 ) -> nn.Module:
@@ -230,7 +220,7 @@ def resnet34(
     return _build("resnet34", model, pretrained, weights)
 
 
-@register_model
+@register_model(meta=ModelMeta(cut=-2, n_features=2048))
 def resnet50(
     n_out: int = 1000, c_in: int = 3, pretrained: bool = False, weights: str | Path | None = None
 ) -> nn.Module:
@@ -239,7 +229,7 @@ def resnet50(
     return _build("resnet50", model, pretrained, weights)
 
 
-@register_model
+@register_model(meta=ModelMeta(cut=-2, n_features=2048))
 def resnet101(
     n_out: int = 1000, c_in: int = 3, pretrained: bool = False, weights: str | Path | None = None
 ) -> nn.Module:
@@ -248,7 +238,7 @@ def resnet101(
     return _build("resnet101", model, pretrained, weights)
 
 
-@register_model
+@register_model(meta=ModelMeta(cut=-2, n_features=2048))
 def resnet152(
     n_out: int = 1000, c_in: int = 3, pretrained: bool = False, weights: str | Path | None = None
 ) -> nn.Module:
@@ -257,7 +247,7 @@ def resnet152(
     return _build("resnet152", model, pretrained, weights)
 
 
-@register_model
+@register_model(meta=ModelMeta(cut=-2, n_features=2048))
 def resnext50_32x4d(
     n_out: int = 1000, c_in: int = 3, pretrained: bool = False, weights: str | Path | None = None
 ) -> nn.Module:

@@ -10,12 +10,6 @@ from mentor.core.registry import register_model
 from mentor.vision.models.layers import ConvLayer, ResBlock
 from mentor.vision.models.resnet import ModelMeta, load_checkpoint
 
-XRESNET_META: dict[str, ModelMeta] = {
-    "xresnet18": ModelMeta(cut=-3, n_features=512),
-    "xresnet34": ModelMeta(cut=-3, n_features=512),
-    "xresnet50": ModelMeta(cut=-3, n_features=2048),
-}
-
 
 class XResNet(nn.Sequential):
     """ResNet-D as a flat Sequential: stem, max pool, four stages, pool, flatten, linear head.
@@ -72,7 +66,7 @@ def _build(name: str, model: nn.Module, pretrained: bool, weights: str | Path | 
     return model
 
 
-@register_model
+@register_model(meta=ModelMeta(cut=-3, n_features=512))
 def xresnet18(
     n_out: int = 1000, c_in: int = 3, pretrained: bool = False, weights: str | Path | None = None
 ) -> nn.Module:
@@ -87,7 +81,7 @@ def xresnet18(
     return _build("xresnet18", XResNet(1, (2, 2, 2, 2), n_out, c_in), pretrained, weights)
 
 
-@register_model
+@register_model(meta=ModelMeta(cut=-3, n_features=512))
 def xresnet34(
     n_out: int = 1000, c_in: int = 3, pretrained: bool = False, weights: str | Path | None = None
 ) -> nn.Module:
@@ -95,7 +89,7 @@ def xresnet34(
     return _build("xresnet34", XResNet(1, (3, 4, 6, 3), n_out, c_in), pretrained, weights)
 
 
-@register_model
+@register_model(meta=ModelMeta(cut=-3, n_features=2048))
 def xresnet50(
     n_out: int = 1000, c_in: int = 3, pretrained: bool = False, weights: str | Path | None = None
 ) -> nn.Module:

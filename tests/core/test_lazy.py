@@ -17,9 +17,15 @@ from mentor.core.lazy import attach
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _type_checking_imports() -> dict[str, str]:
-    """name -> module, from the `if TYPE_CHECKING:` block of mentor/__init__.py."""
-    tree = ast.parse((ROOT / "mentor" / "__init__.py").read_text())
+LAZY_PACKAGES = ["mentor", "mentor.callbacks", "mentor.collab", "mentor.data",
+                 "mentor.inference", "mentor.tabular", "mentor.text", "mentor.train",
+                 "mentor.vision"]  # fmt: skip
+
+
+def _type_checking_imports(package: str = "mentor") -> dict[str, str]:
+    """name -> module, from the `if TYPE_CHECKING:` block of the package's __init__.py."""
+    init = ROOT.joinpath(*package.split(".")) / "__init__.py"
+    tree = ast.parse(init.read_text())
     block = next(
         node for node in tree.body
         if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
@@ -32,11 +38,17 @@ def _type_checking_imports() -> dict[str, str]:
     }
 
 
-def test_every_public_name_is_imported_for_type_checkers_from_where_it_loads() -> None:
-    imports = _type_checking_imports()
-    assert sorted(imports) == mentor.__all__
+@pytest.mark.parametrize("package", LAZY_PACKAGES)
+def test_every_public_name_is_imported_for_type_checkers_from_where_it_loads(
+    package: str,
+) -> None:
+    imports = _type_checking_imports(package)
+    lazy = importlib.import_module(package)
+    assert sorted(imports) == lazy.__all__
     for name, module in imports.items():
-        assert getattr(mentor, name) is getattr(importlib.import_module(module), name), name
+        assert getattr(lazy, name) is getattr(importlib.import_module(module), name), name
+    for sub in lazy.__dir__():  # the listed subpackages import as attributes
+        assert getattr(lazy, sub) is not None
 
 
 def test_dir_lists_the_names_and_the_subpackages() -> None:

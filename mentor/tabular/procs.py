@@ -26,7 +26,6 @@ __all__ = [
     "TabularProc",
     "WorkingFrame",
     "WorkingRow",
-    "is_missing",
 ]
 
 
@@ -76,11 +75,6 @@ class TabularProc(Protocol):
     def apply_row(self, row: WorkingRow) -> None: ...
 
     def to_spec(self) -> dict[str, Any]: ...
-
-
-def is_missing(value: Any) -> bool:
-    """None, NaN and pandas' NA: a missing value."""
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 def _plain(value: Any) -> Any:
@@ -150,10 +144,9 @@ class Categorify:
         for name in row.cat_names:
             if name not in self.codes:
                 raise KeyError(f"categorical column {name!r} has no vocabulary in the procs")
-            value = row.cats[name]
-            try:
-                row.cats[name] = 0 if is_missing(value) else self.codes[name].get(value, 0)
-            except TypeError:  # an unhashable value is in no vocabulary
+            try:  # missing values (None, NaN, NA) are in no vocabulary (setup drops them)
+                row.cats[name] = self.codes[name].get(row.cats[name], 0)
+            except TypeError:  # nor is an unhashable value
                 row.cats[name] = 0
 
     def to_spec(self) -> dict[str, Any]:

@@ -121,3 +121,6 @@ else:  # a type checker reads the imports above; Python loads each name on first
             "vocab",
         ),
     )
+    # `detokenize` names a submodule and its function: bind the function now (importing the
+    # submodule later leaves this binding alone; done lazily, the module would win)
+    from mentor.text.detokenize import detokenize

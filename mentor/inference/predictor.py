@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from mentor.core.decoding import Decoding
 from mentor.core.spec import from_spec, trusting
 from mentor.data.encoders import ItemEncoder
+from mentor.data.loaders import TargetBlock
 from mentor.inference.load import ExportedModel, build_model, read_exported
 
 
@@ -44,7 +45,7 @@ class Predictor:
         model: nn.Module,
         inputs: ItemEncoder,
         decoding: Decoding,
-        target: Any,
+        target: TargetBlock | None,
         exported: ExportedModel,
     ) -> None:
         self.model = model.eval()
@@ -65,8 +66,9 @@ class Predictor:
 
         Args:
             path: the file. device: where the model runs ('cpu').
-            trusted_modules: modules a user's own model class may be imported from (e.g.
-                ['mypkg']); mentor's factories need none.
+            trusted_modules: modules a user's own model class or registered pieces may be
+                imported from (e.g. ['mypkg']); mentor's need none, nor a user's whose
+                module is already imported.
 
         Raises ValueError for a file whose version, members or model factory are not
         understood or allowed, naming the problem.
@@ -81,7 +83,8 @@ class Predictor:
         with trusting(trusted_modules):
             inputs = from_spec(pipeline["inputs"], kind="item encoder")
             decoding = from_spec(pipeline["decoding"], kind="decoding", expect=Decoding)
-            target = pipeline["target"] and from_spec(pipeline["target"], kind="target block")
+            target_spec = pipeline["target"]
+            target = None if target_spec is None else from_spec(target_spec, kind="target block")
         return cls(model, inputs, decoding, target, exported)
 
     @property

@@ -10,10 +10,13 @@ that names the problem.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
+import struct
 import zipfile
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,17 +32,25 @@ FORMAT = "mentor"
 FORMAT_VERSION = 2
 READS_VERSIONS = (1, 2)
 MEMBERS = ("meta.json", "model.json", "pipeline.json", "weights.safetensors")
-MAX_JSON_BYTES = 512 * 2**20
+MAX_JSON_BYTES = 8 * 2**20  # a 60,000-token vocabulary and its tokenizer take under 1 MiB
+MAX_JSON_DEPTH = 32  # pipeline.json nests about 8 deep
+MAX_HEADER_BYTES = 16 * 2**20  # the safetensors header: names, dtypes, shapes, offsets
+SAFETENSORS_DTYPES = {
+    torch.float32: "F32", torch.float64: "F64", torch.float16: "F16", torch.bfloat16: "BF16",
+    torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
+    torch.uint8: "U8", torch.bool: "BOOL",
+}  # fmt: skip
 
 
 @dataclass
 class ExportedModel:
-    """The parsed members of a `.mentor` file (weights still on the CPU)."""
+    """The parsed JSON members of a `.mentor` file; the weights are read by `build_model`,
+    once the architecture says how large they may be."""
 
     meta: dict[str, Any]
     model: dict[str, Any]
     pipeline: dict[str, Any]
-    weights: dict[str, torch.Tensor]
+    file: Path
 
 
 def read_exported(path: str | Path) -> ExportedModel:
@@ -61,22 +72,29 @@ def read_exported(path: str | Path) -> ExportedModel:
                 f"; unexpected members {extra}, missing {missing}"
                 + ("; refusing to load a pickle" if _has_pickle(extra) else "")
             )
-        for info in infos:
-            if info.filename.endswith(".json") and info.file_size > MAX_JSON_BYTES:
-                raise ValueError(f"{info.filename} in {str(file)!r} is {info.file_size} bytes, "
-                                 "too large for a .mentor member")  # fmt: skip
         meta = _json(archive, "meta.json", file)
         check_meta(meta, file)
         model, pipeline = _json(archive, "model.json", file), _json(archive, "pipeline.json", file)
-        try:
-            weights = load_safetensors(archive.read("weights.safetensors"))
-        except Exception as err:  # safetensors raises its own error types
-            raise ValueError(
-                f"weights.safetensors in {str(file)!r} is not readable: {err}"
-            ) from None
     if meta["format_version"] == 1:
         pipeline, model = migrate_v1(pipeline, model)
-    return ExportedModel(meta, model, pipeline, weights)
+    return ExportedModel(meta, model, pipeline, file)
+
+
+def read_member(archive: zipfile.ZipFile, name: str, limit: int, file: Path) -> bytes:
+    """At most `limit` bytes of member `name`, read through a bounded stream: whatever the
+    zip headers declare, inflating stops at the limit. A longer member, a corrupt one or
+    one that ends early is refused naming it."""
+    try:
+        with archive.open(name) as stream:
+            data = stream.read(limit + 1)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
+        raise ValueError(f"{name} in {str(file)!r} is corrupt: {err}") from None
+    if len(data) > limit:
+        raise ValueError(
+            f"{name} in {str(file)!r} is larger than the {limit:,} bytes it may hold; the file "
+            "was changed or is not a mentor export"
+        )
+    return data
 
 
 def _has_pickle(names: Sequence[str]) -> bool:
@@ -84,15 +102,35 @@ def _has_pickle(names: Sequence[str]) -> bool:
 
 
 def _json(archive: zipfile.ZipFile, name: str, file: Path) -> dict[str, Any]:
+    return parse_json(read_member(archive, name, MAX_JSON_BYTES, file), f"{name} in {str(file)!r}")
+
+
+def parse_json(raw: bytes, what: str) -> dict[str, Any]:
+    """A JSON object from `raw`, nested at most `MAX_JSON_DEPTH` deep."""
     try:
-        data = json.loads(archive.read(name).decode("utf-8"))
+        data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{name} in {str(file)!r} is not valid JSON: {err}") from None
+        raise ValueError(f"{what} is not valid JSON: {err}") from None
+    except RecursionError:
+        data = None  # deeper than Python's parser goes: refused below
+    if data is None or _depth(data) > MAX_JSON_DEPTH:
+        raise ValueError(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep; refused")
     if not isinstance(data, dict):
-        raise ValueError(
-            f"{name} in {str(file)!r} must hold a JSON object, got {type(data).__name__}"
-        )
+        raise ValueError(f"{what} must hold a JSON object, got {type(data).__name__}")
     return data
+
+
+def _depth(value: Any) -> int:
+    """How deep lists and objects nest in `value` (without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth <= MAX_JSON_DEPTH:  # no need to walk further than the limit
+            children = item.values() if isinstance(item, dict) else item
+            if isinstance(item, dict | list):
+                stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def check_meta(meta: dict[str, Any], file: Path | str = "<file>") -> None:
@@ -135,20 +173,105 @@ def resolve_factory(name: Any, trusted_modules: Sequence[str] = ()) -> Callable[
 def build_model(
     exported: ExportedModel, trusted_modules: Sequence[str] = (), device: str | torch.device = "cpu"
 ) -> nn.Module:
-    """The exported model: rebuilt by its factory, weights loaded, in eval mode on `device`."""
+    """The exported model: rebuilt by its factory, weights loaded, in eval mode on `device`.
+
+    The factory first builds the model on PyTorch's meta device (no memory), which says
+    which tensors the weights must hold: their names, shapes and dtypes. The weights member
+    is then read only as far as that: a header that differs, a member that is longer, or
+    values that are not finite are refused before the model is built for real.
+    """
     spec = exported.model
     kwargs = spec.get("kwargs", {})
     if not isinstance(kwargs, dict):
         raise ValueError(f"model.json kwargs must be a JSON object, got {kwargs!r}")
     factory = resolve_factory(spec.get("factory"), trusted_modules)
-    model = factory(**kwargs)
-    if not isinstance(model, nn.Module):
+    with torch.device("meta"):
+        skeleton = factory(**kwargs)
+    if not isinstance(skeleton, nn.Module):
         raise ValueError(f"model.json factory {spec.get('factory')!r} did not build an nn.Module")
+    weights = read_weights(exported.file, skeleton.state_dict())
+    model = factory(**kwargs)
     try:
-        model.load_state_dict(exported.weights, strict=True)
+        model.load_state_dict(weights, strict=True)
     except RuntimeError as err:
         raise ValueError(
             f"the weights don't fit the model that model.json describes ({err}); the file was "
             "changed or written by an incompatible mentor: export it again"
         ) from None
     return model.to(device).eval()
+
+
+def read_weights(file: Path, expected: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The weights member of `file`, checked against the state dict the model expects."""
+    what = f"weights.safetensors in {str(file)!r}"
+    n_data = sum(t.numel() * t.element_size() for t in expected.values())
+    with (
+        zipfile.ZipFile(file) as archive,
+        _corrupt_is_refused(what),
+        archive.open("weights.safetensors") as stream,
+    ):
+        head = stream.read(8)
+        header_len = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
+        if not 0 < header_len <= MAX_HEADER_BYTES:
+            raise ValueError(f"{what} has no valid safetensors header; refused")
+        header_raw = stream.read(header_len)
+        header = parse_json(header_raw, f"the header of {what}")
+        _check_header(header, expected, n_data, what)
+        data = stream.read(n_data + 1)
+    if len(data) != n_data:
+        raise ValueError(f"{what} holds {len(data):,} bytes of tensors; its header says {n_data:,}")
+    try:
+        weights = load_safetensors(head + header_raw + data)
+    except Exception as err:  # safetensors raises its own error types
+        raise ValueError(f"{what} is not readable: {err}") from None
+    bad = [name for name, t in weights.items() if t.is_floating_point() and not t.isfinite().all()]
+    if bad:
+        raise ValueError(f"{what} holds values that are not finite (NaN or inf) in {bad[:5]}")
+    return weights
+
+
+@contextlib.contextmanager
+def _corrupt_is_refused(what: str) -> Iterator[None]:
+    try:
+        yield
+    except (zipfile.BadZipFile, zlib.error, EOFError) as err:
+        raise ValueError(f"{what} is corrupt: {err}") from None
+
+
+def _check_header(
+    header: dict[str, Any], expected: dict[str, torch.Tensor], n_data: int, what: str
+) -> None:
+    """The header must list exactly the expected tensors, with their dtypes and shapes,
+    packed one after another into `n_data` bytes."""
+    entries = {name: entry for name, entry in header.items() if name != "__metadata__"}
+    if sorted(entries) != sorted(expected):
+        extra, missing = sorted(set(entries) - set(expected)), sorted(set(expected) - set(entries))
+        raise ValueError(
+            f"the weights don't fit the model that model.json describes ({what}: unexpected "
+            f"tensors {extra[:5]}, missing {missing[:5]}); the file was changed or written by an "
+            "incompatible mentor: export it again"
+        )
+    spans = []
+    for name, entry in entries.items():
+        want = expected[name]
+        dtype = SAFETENSORS_DTYPES.get(want.dtype)
+        if not isinstance(entry, dict) or entry.get("dtype") != dtype:
+            got = entry.get("dtype") if isinstance(entry, dict) else entry
+            named = {"F64": "float64", "I8": "int8", "F16": "float16"}.get(str(got), got)
+            raise ValueError(f"{what}: tensor {name!r} is {named}, the model needs {dtype}")
+        if entry.get("shape") != list(want.shape):
+            raise ValueError(
+                f"the weights don't fit the model that model.json describes ({what}: tensor "
+                f"{name!r} has shape {entry.get('shape')}, the model needs {list(want.shape)})"
+            )
+        offsets = entry.get("data_offsets")
+        size = want.numel() * want.element_size()
+        if not (
+            isinstance(offsets, list) and len(offsets) == 2 and offsets[1] - offsets[0] == size
+        ):
+            raise ValueError(f"{what}: tensor {name!r} has bad data offsets {offsets}")
+        spans.append((offsets[0], offsets[1]))
+    ends = [end for _, end in sorted(spans)]
+    starts = [start for start, _ in sorted(spans)]
+    if spans and (starts[0] != 0 or starts[1:] != ends[:-1] or ends[-1] != n_data):
+        raise ValueError(f"{what}: the tensors' data offsets overlap or leave gaps; refused")

@@ -30,10 +30,15 @@ which keeps the result close to a full bilinear resampling."""
 PAD_MODES = ("reflection", "zeros", "border")
 
 
+MAX_SIDE = 16384  # px: larger sides are a mistake or a hostile file, not a model input
+
+
 def _size_hw(size: Size, name: str) -> tuple[int, int]:
     height, width = (size, size) if isinstance(size, int) else size
     if height < 1 or width < 1:
         raise ValueError(f"{name} size {size!r} must be positive: an int or (height, width)")
+    if height > MAX_SIDE or width > MAX_SIDE:
+        raise ValueError(f"{name} size {size!r} is larger than {MAX_SIDE} px per side; refused")
     return int(height), int(width)
 
 

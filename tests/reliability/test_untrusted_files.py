@@ -141,7 +141,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024)
 def test_refusing_hostile_files_stays_within_100_mb(tmp_path: Path) -> None:
     files = [str(make(tmp_path / f"{name}.mentor")) for name, (make, _) in BAD_FILES.items()]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", _MEASURE, str(FIXTURES / "vision_category.mentor"),
-                           *files], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    args = [sys.executable, "-c", _MEASURE, str(FIXTURES / "vision_category.mentor"), *files]
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert int(done.stdout.split()[-1]) <= 100  # MB above the baseline's peak

@@ -26,6 +26,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     TypeError,
     OSError,
     UnidentifiedImageError,
+    FloatingPointError,  # TrainingDiverged: the fit stopped, nothing was exported
 )
 
 

@@ -124,8 +124,15 @@ def describe_model(learn: Any) -> dict[str, Any]:
 
 
 def model_weights(model: torch.nn.Module) -> bytes:
-    """The state dict as safetensors bytes; shared tensors become separate copies."""
+    """The state dict as safetensors bytes; shared tensors become separate copies. Weights
+    that are not finite (a diverged fit) are refused, naming them."""
     state = {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}
+    bad = [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]
+    if bad:
+        raise ValueError(
+            f"export refuses a model whose weights are not finite (NaN or inf in {bad[:5]}): "
+            "the training diverged; train again with a lower learning rate"
+        )
     return save_safetensors(state)
 
 

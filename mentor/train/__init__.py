@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from mentor.train.progress import ProgressCallback
     from mentor.train.recorder import Recorder
     from mentor.train.summary import ModelSummary, model_summary
-    from mentor.train.terminate import TerminateOnNaN
+    from mentor.train.terminate import TerminateOnNaN, TrainingDiverged
 else:  # a type checker reads the imports above; Python loads each name on first use
     __getattr__, __dir__, __all__ = attach(
         __name__,
@@ -132,7 +132,7 @@ else:  # a type checker reads the imports above; Python loads each name on first
                 "ModelSummary",
                 "model_summary",
             ),
-            "mentor.train.terminate": ("TerminateOnNaN",),
+            "mentor.train.terminate": ("TerminateOnNaN", "TrainingDiverged"),
         },
         submodules=(
             "callback",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -109,7 +110,18 @@ class Recorder(Callback):
             return
         losses = torch.stack(self._valid_losses).float()
         weights = torch.tensor(self._valid_bs, dtype=torch.float32, device=losses.device)
-        valid = {"valid_loss": float((losses * weights).sum() / weights.sum())}
+        mean, n_bad = torch.stack(
+            [(losses * weights).sum() / weights.sum(), (~losses.isfinite()).sum().float()]
+        ).tolist()  # one read for both
+        if n_bad:
+            warnings.warn(
+                f"the validation loss is {mean}: {int(n_bad)} of {len(losses)} validation "
+                "batches gave a loss that is not finite (NaN or inf); check the validation data "
+                "and the model's outputs",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        valid = {"valid_loss": mean}
         for metric in self.learn.metrics:
             valid[metric.name] = metric.value
         self.last_valid = valid

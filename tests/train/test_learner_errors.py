@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from mentor.data.loaders import DataLoaders
-from mentor.train import Callback, CrossEntropyLossFlat, Learner, MSELossFlat
+from mentor.train import Callback, CrossEntropyLossFlat, Learner, MSELossFlat, TrainingDiverged
 
 BS = 16
 
@@ -165,29 +165,42 @@ class NaNInputs(Callback):
             learn.xb = (x,)
 
 
-@pytest.mark.parametrize("flush_every", [32, 3])
-def test_a_nan_loss_stops_training_naming_epoch_and_batch(flush_every: int) -> None:
-    # 8 batches per epoch; flush_every=3 finds the NaN mid-epoch, 32 at the end of the epoch
+class WeightLog(Callback):
+    """A copy of the weights after every training batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.after: list[dict[str, torch.Tensor]] = []
+
+    def after_batch(self) -> None:
+        if self.learn.training:
+            self.after.append({k: v.clone() for k, v in self.learn.model.state_dict().items()})
+
+
+@pytest.mark.parametrize(("flush_every", "restored"), [(32, 7), (3, 7), (2, 9)])
+def test_a_nan_loss_stops_training_with_the_last_good_weights(
+    flush_every: int, restored: int
+) -> None:
+    # 8 batches per epoch, NaN inputs at epoch 1, batch 3 (batch 11 of the fit). A copy of
+    # the weights is kept at each check and is good once the next loss is finite: checked at
+    # the end of each epoch (flush 32), the copy after batch 7; every 3 batches (checks after
+    # 2, 5, 7, 10, 13) the copy after 10 made the NaN loss, so again 7; every 2, the one after 9.
     x_train, y_train, x_valid, y_valid = class_data(n_train=128)
-    injector = NaNInputs(epoch=1, batch=3)
+    injector, log = NaNInputs(epoch=1, batch=3), WeightLog()
     learn = make_learner(
-        x_train,
-        y_train,
-        x_valid,
-        y_valid,
-        nn.Linear(4, 3),
-        loss_func=CrossEntropyLossFlat(),
-        cbs=[injector],
-    )
+        x_train, y_train, x_valid, y_valid, nn.Linear(4, 3),
+        loss_func=CrossEntropyLossFlat(), cbs=[injector, log],
+    )  # fmt: skip
     learn.recorder.flush_every = flush_every
-    with pytest.warns(RuntimeWarning) as record:
+    with pytest.raises(TrainingDiverged, match=r"nan at epoch 1, batch 3 \(learning rate 0.01\)"):
         learn.fit(4, 1e-2)
-    messages = [str(w.message) for w in record if issubclass(w.category, RuntimeWarning)]
-    assert len(messages) == 1
-    assert "nan" in messages[0] and "epoch 1, batch 3" in messages[0]
     assert injector.epochs_started == 2  # no more epochs after the NaN
-    assert len(learn.recorder.values) == 1  # the stopped epoch has no row
-    assert learn.epoch == 1
-    # batches before the NaN had finite losses
+    assert len(learn.recorder.values) == 1 and learn.epoch == 1
     assert all(math.isfinite(loss) for loss in learn.recorder.losses[: 8 + 3])
     assert math.isnan(learn.recorder.losses[8 + 3])
+    assert math.isnan(float(log.after[-1]["weight"].sum()))  # the fit had gone on to NaN
+    for name, value in learn.model.state_dict().items():
+        assert torch.equal(value, log.after[restored][name]), name
+    assert not learn.opt.state  # the optimizer starts again (its moments held NaN)
+    learn.fit(1, 1e-2)  # and a new fit trains from the restored weights
+    assert math.isfinite(learn.recorder.values[-1]["train_loss"])

@@ -4,11 +4,20 @@ A checkpoint holds the model, the optimizer, the gradient scaler, the position i
 (epoch, batch, iteration), every random generator's state, the recorder's history and the
 state of callbacks that keep some (early stopping, save-best). Files load with
 `torch.load(weights_only=True)`: nothing is unpickled.
+
+A checkpoint starts with a line `MENTORCK1 <sha256> <size>` that loading checks, so a
+truncated or changed file is refused naming the file and what is wrong (`learn.save` files
+stay plain `torch.save` files, for other tools). A checkpoint keeps
+the one before it (`checkpoint.prev.pt`); resuming from a corrupt checkpoint falls back to
+that one with a warning.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +31,7 @@ if TYPE_CHECKING:
     from mentor.train.learner import Learner
 
 CHECKPOINT_NAME = "checkpoint.pt"
+MAGIC = b"MENTORCK1"
 
 
 def model_file(learn: Learner, name: str | Path, suffix: str = ".pth") -> Path:
@@ -32,24 +42,63 @@ def model_file(learn: Learner, name: str | Path, suffix: str = ".pth") -> Path:
     return learn.path / learn.model_dir / f"{name}{suffix}"
 
 
-def atomic_save(obj: dict[str, Any], file: Path) -> None:
+def atomic_save(
+    obj: dict[str, Any], file: Path, checksum: bool = False, keep_previous: bool = False
+) -> None:
     """Write `obj` to `file` through a temporary file, so a crash never leaves half a file.
+    `checksum` puts the checksum line first; `keep_previous` keeps the file it replaces as
+    `previous(file)`.
 
     Only the main process writes (the others hold the same state under data parallelism).
     """
     if not is_main_process():
         return
     file.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    payload = buffer.getvalue()
+    digest = hashlib.sha256(payload).hexdigest()
     tmp = file.with_name(file.name + ".tmp")
-    torch.save(obj, tmp)
+    with open(tmp, "wb") as out:
+        out.write(MAGIC + f" {digest} {len(payload)}\n".encode() if checksum else b"")
+        out.write(payload)
+        out.flush()
+        os.fsync(out.fileno())
+    if keep_previous and file.exists():
+        os.replace(file, previous(file))
     os.replace(tmp, file)
 
 
+def previous(file: Path) -> Path:
+    """Where the checkpoint before `file` is kept: `checkpoint.pt` -> `checkpoint.prev.pt`."""
+    return file.with_name(f"{file.stem}.prev{file.suffix}")
+
+
 def load_file(file: Path) -> dict[str, Any]:
-    """Load a file written by `atomic_save` without unpickling, with a clear error if missing."""
+    """Load a file written by `atomic_save` without unpickling, after checking its size and
+    checksum; a missing, truncated or changed file is refused in one line naming it."""
     if not file.exists():
         raise FileNotFoundError(f"no saved model at {str(file)!r}; check the name and learn.path")
-    return torch.load(file, map_location="cpu", weights_only=True)
+    raw = file.read_bytes()
+    payload = raw
+    if raw.startswith(MAGIC):
+        head, _, payload = raw.partition(b"\n")
+        parts = head.split()
+        if len(parts) != 3 or not parts[2].isdigit():
+            raise ValueError(f"{str(file)!r} is corrupt: its checksum line is damaged")
+        size = int(parts[2])
+        if len(payload) != size:
+            raise ValueError(f"{str(file)!r} is truncated or corrupt: it holds {len(payload):,} "
+                             f"bytes of state, its checksum line says {size:,}")  # fmt: skip
+        if hashlib.sha256(payload).hexdigest() != parts[1].decode(errors="replace"):
+            raise ValueError(f"{str(file)!r} is corrupt: its checksum does not match (a byte "
+                             "changed on disk)")  # fmt: skip
+    try:  # files from before the checksum line load unchecked
+        state: dict[str, Any] = torch.load(io.BytesIO(payload), map_location="cpu",
+                                           weights_only=True)  # fmt: skip
+    except Exception as err:  # torch raises several error types for a damaged file
+        raise ValueError(f"{str(file)!r} is not a readable checkpoint: {err}") from None
+    return state
 
 
 def save_learner(learn: Learner, name: str | Path, with_opt: bool = True) -> Path:
@@ -94,7 +143,7 @@ class CheckpointCallback(Callback):
     def before_fit(self) -> None:
         """Load the checkpoint when resuming."""
         if self.resume_from is not None:
-            self._resume(load_file(self.resume_from))
+            self._resume(load_checkpoint(self.resume_from))
 
     def before_train(self) -> None:
         """Remember the generators' state at the start of the epoch (it fixes the data order)."""
@@ -144,7 +193,7 @@ class CheckpointCallback(Callback):
             "epoch_rng": self.epoch_rng,
             "callbacks": {cb.name: cb.state_dict() for cb in learn.cbs if cb is not self},
         }
-        atomic_save(state, self.file)
+        atomic_save(state, self.file, checksum=True, keep_previous=True)
 
     def _resume(self, state: dict[str, Any]) -> None:
         learn = self.learn
@@ -169,6 +218,24 @@ class CheckpointCallback(Callback):
             self.resume_rng = state["rng"]
         else:
             set_rng_state(state["rng"])
+
+
+def load_checkpoint(file: Path) -> dict[str, Any]:
+    """The checkpoint in `file`; when it is corrupt or truncated and the one before it is
+    kept (`previous(file)`), that one, with a warning saying so."""
+    try:
+        return load_file(file)
+    except ValueError as err:
+        kept = previous(file)
+        if not kept.exists():
+            raise
+        state = load_file(kept)
+        warnings.warn(
+            f"{err}; resuming from the previous checkpoint {str(kept)!r} instead",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return state
 
 
 def checkpoint_callbacks(

@@ -20,6 +20,7 @@ from torch import nn
 from mentor.core.seed import set_seed
 from mentor.data.loaders import DataLoaders
 from mentor.train import Learner
+from mentor.train.checkpoint import load_file
 
 # 168 items in batches of 16: 11 batches per epoch, the last one of 8 items.
 SCRIPT = textwrap.dedent(
@@ -151,7 +152,7 @@ def kill_and_resume(folder: Path, kill_mode: str, every: str) -> dict[str, Any]:
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert not (folder / "out.pt").exists()
     assert (folder / "models" / "checkpoint.pt").exists()
-    checkpoint = torch.load(folder / "models" / "checkpoint.pt", weights_only=True)
+    checkpoint = load_file(folder / "models" / "checkpoint.pt")
     resumed = run_fit(folder, "resume", every)
     assert resumed.returncode == 0, resumed.stderr
     return {"checkpoint": checkpoint, **load_out(folder)}
@@ -240,7 +241,7 @@ def test_bad_checkpoint_every_raises(tmp_path: Path) -> None:
 def test_checkpoint_loads_without_pickle(tmp_path: Path) -> None:
     learn = make_learner(tmp_path)
     learn.fit(2, checkpoint_every="epoch")
-    state = torch.load(tmp_path / "models" / "checkpoint.pt", weights_only=True)
+    state = load_file(tmp_path / "models" / "checkpoint.pt")
     assert state["epoch"] == 2 and state["n_epoch"] == 2
     for name, value in learn.model.state_dict().items():
         assert torch.equal(state["model"][name], value)
@@ -305,5 +306,5 @@ def test_checkpoint_every_n_batches_writes_after_every_nth_batch(
     learn.fit(3, checkpoint_every=5)
     # after the 5th and 10th training batches: (epoch, batches done in it, batches done in all)
     assert written == [(1, 1, 5), (2, 2, 10)]
-    state = torch.load(tmp_path / "models" / "checkpoint.pt", weights_only=True)
+    state = load_file(tmp_path / "models" / "checkpoint.pt")
     assert (state["epoch"], state["batch"], state["train_iter"]) == (2, 2, 10)

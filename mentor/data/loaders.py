@@ -84,8 +84,19 @@ class DeviceLoader:
         return len(self.loader)
 
     def __iter__(self) -> Iterator[Any]:
+        return self.iter_from(0)
+
+    def iter_from(self, skip: int, on_skipped: Callable[[], None] | None = None) -> Iterator[Any]:
+        """The batches after the first `skip` (a resumed epoch): those are fetched, so the
+        data order and the item transforms' random draws stay as they were, but not moved or
+        transformed; `on_skipped` runs after them, before the next batch is fetched."""
         device, non_blocking, after_batch = self.device, self.non_blocking, self.after_batch
-        for batch in self.loader:
+        batches = iter(self.loader)
+        for _ in range(skip):
+            next(batches, None)
+        if on_skipped is not None:
+            on_skipped()
+        for batch in batches:
             batch = to_device(batch, device, non_blocking)
             yield batch if after_batch is None else after_batch(batch)
 

@@ -7,16 +7,31 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from mentor.text.models.awd_lstm import AWD_LSTM
+from mentor.text.models.char_rnn import CharRNN
 from mentor.text.models.core import Resettable
 from mentor.train.callback import Callback
 
 
 class ModelResetter(Callback):
     """Reset the model's recurrent state at the start of training, of validation and of
-    every fit, so no state leaks from one text stream into another."""
+    every fit, so no state leaks from one text stream into another. A checkpoint keeps the
+    state (a language model carries it from batch to batch), so a mid-epoch resume goes on
+    from the same hidden state."""
+
+    def state_dict(self) -> dict[str, object]:
+        """The hidden state of each recurrent module of the model, by module name."""
+        return {name: module.hidden for name, module in _recurrent(self.learn.model)}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        """Put the saved hidden states back."""
+        for name, module in _recurrent(self.learn.model):
+            if name in state:
+                module.hidden = state[name]  # type: ignore[assignment]
 
     def before_train(self) -> None:
-        _reset(self.learn.model)
+        if not self.learn.skip_batches:  # a resumed epoch goes on from the saved state
+            _reset(self.learn.model)
 
     def before_validate(self) -> None:
         _reset(self.learn.model)
@@ -101,6 +116,10 @@ def _masked_mean(values: Tensor, mask: Tensor | None) -> Tensor:
         return values.mean()
     weights = mask.unsqueeze(-1).to(values.dtype)
     return (values * weights).sum() / (weights.sum() * values.shape[-1]).clamp_min(1.0)
+
+
+def _recurrent(model: nn.Module) -> list[tuple[str, AWD_LSTM | CharRNN]]:
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, AWD_LSTM | CharRNN)]
 
 
 def _reset(model: nn.Module) -> None:

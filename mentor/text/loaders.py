@@ -63,9 +63,13 @@ class LMLoader:
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         inputs, targets = self._rows()
+        # the lengths come from a generator of the pass's own, seeded once from torch's: the
+        # stream's cuts then don't depend on what else draws random numbers (dropout), so a
+        # resumed epoch cuts it where the interrupted one did
+        lengths = torch.Generator().manual_seed(int(torch.randint(2**62, ())))
         start = 0
         while start < self.row_len:
-            length = self._next_len()
+            length = self._next_len(lengths)
             yield inputs[:, start : start + length], targets[:, start : start + length]
             start += length
 
@@ -76,11 +80,13 @@ class LMLoader:
         n = self.bs * self.row_len
         return stream[:n].view(self.bs, -1), stream[1 : n + 1].view(self.bs, -1)
 
-    def _next_len(self) -> int:
+    def _next_len(self, generator: torch.Generator) -> int:
         if not self.jitter:
             return self.seq_len
-        centre = self.seq_len if float(torch.rand(())) < 0.95 else self.seq_len / 2
-        return max(5, int(centre + 5 * float(torch.randn(()))))
+        centre = (
+            self.seq_len if float(torch.rand((), generator=generator)) < 0.95 else self.seq_len / 2
+        )
+        return max(5, int(centre + 5 * float(torch.randn((), generator=generator))))
 
 
 class SortedTextLoader:

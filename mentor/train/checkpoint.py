@@ -138,7 +138,7 @@ class CheckpointCallback(Callback):
             raise ValueError(f"checkpoint_every={every!r}: use 'epoch' or a number of batches")
         self.file, self.every, self.resume_from = file, every, resume_from
         self.epoch_rng: dict[str, Any] = {}
-        self.resume_rng: dict[str, Any] | None = None
+        self.resuming = False
 
     def before_fit(self) -> None:
         """Load the checkpoint when resuming."""
@@ -146,22 +146,15 @@ class CheckpointCallback(Callback):
             self._resume(load_checkpoint(self.resume_from))
 
     def before_train(self) -> None:
-        """Remember the generators' state at the start of the epoch (it fixes the data order)."""
-        if self.resume_rng is None:
+        """Remember the generators' state at the start of the epoch (it fixes the data order);
+        a resumed epoch keeps the one its checkpoint recorded."""
+        if not self.resuming:
             self.epoch_rng = get_rng_state()
-
-    def before_batch(self) -> None:
-        """On the first batch after a mid-epoch resume, restore the generators as they were."""
-        if self.resume_rng is not None and self.learn.training:
-            set_rng_state(self.resume_rng)
-            self.resume_rng = None
+        self.resuming = False
 
     def after_train(self) -> None:
-        """A resumed epoch is over: the next ones start from their first batch."""
-        if self.resume_rng is not None:
-            # resumed after the epoch's last batch: no before_batch restored the generators
-            set_rng_state(self.resume_rng)
-            self.resume_rng = None
+        """A resumed epoch is over: the next ones start from their first batch (the learner
+        set the generators back once past the skipped batches)."""
         self.learn.skip_batches = 0
 
     def after_batch(self) -> None:
@@ -213,9 +206,10 @@ class CheckpointCallback(Callback):
         learn.epoch, learn.train_iter = state["epoch"], state["train_iter"]
         learn.skip_batches = state["batch"]
         self.epoch_rng = state["epoch_rng"]
-        if state["batch"]:
+        if state["batch"]:  # replay the epoch's start; the learner restores "rng" after skipping
             set_rng_state(state["epoch_rng"])
-            self.resume_rng = state["rng"]
+            learn.resume_rng = state["rng"]
+            self.resuming = True
         else:
             set_rng_state(state["rng"])
 

@@ -14,6 +14,7 @@ from torch import nn
 
 from mentor.core.device import keep_batch_memory, split_batch
 from mentor.core.registry import OPTIMIZERS
+from mentor.core.seed import set_rng_state
 from mentor.data.loaders import DataLoaders, DeviceLoader
 from mentor.optim import Adam, freeze_to, lr_per_group, param_groups, set_hyper
 from mentor.train.callback import (
@@ -106,7 +107,8 @@ class Learner:
         self.autocast: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
         self.epoch, self.n_epoch, self.iter, self.train_iter, self.n_iter = 0, 1, 0, 0, 0
         self.training = False
-        self.skip_batches = 0
+        self.skip_batches = 0  # a mid-epoch resume: batches of this epoch already trained on
+        self.resume_rng: dict[str, Any] | None = None  # the generators' state after them
         self.dl: Iterable[Any] | None = None
         self.xb: tuple[Any, ...] = ()
         self.yb: tuple[Any, ...] = ()
@@ -188,6 +190,7 @@ class Learner:
             set_hyper(self.opt, "wd", wd)
         self.n_iter = check_data(self.dls)
         self.n_epoch, self.epoch, self.train_iter, self.skip_batches = n_epoch, 0, 0, 0
+        self.resume_rng = None
         extra = [*(cbs or ()), *checkpoint_callbacks(self, checkpoint_every, resume_from)]
         with self.added_cbs(extra):
             try:
@@ -251,13 +254,19 @@ class Learner:
         except (RuntimeError, ValueError, IndexError) as err:
             raise ValueError(explain_loss_error(self.loss_func, pred, yb, err)) from err
 
-    def _batches(self, dl: Iterable[Any]) -> Iterator[tuple[int, Any]]:
-        """Numbered batches of `dl`, past those a mid-epoch checkpoint already trained on."""
-        batches = iter(dl)
+    def _batches(self, dl: DeviceLoader) -> Iterator[tuple[int, Any]]:
+        """Numbered batches of `dl`, past those a mid-epoch checkpoint already trained on;
+        the random generators are set back to the checkpoint's right after those, before the
+        next batch is fetched, as they were when it was written."""
         skip = self.skip_batches if self.training else 0
-        for _ in range(skip):
-            next(batches)
-        return enumerate(batches, skip)
+        if not skip:
+            return enumerate(dl)
+        return enumerate(dl.iter_from(skip, self._restore_resume_rng), skip)
+
+    def _restore_resume_rng(self) -> None:
+        if self.resume_rng is not None:
+            set_rng_state(self.resume_rng)
+            self.resume_rng = None
 
     def _valid_loader(self) -> DeviceLoader | None:
         valid = self.dls.valid

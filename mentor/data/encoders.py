@@ -121,14 +121,17 @@ class BlockEncoder:
         self.batch_tfms = sorted((t for t in batch_tfms if not t.train_only), key=lambda t: t.order)
         self.pipeline = BatchPipeline(self.batch_tfms, self.kinds, train=False)
 
-    def sample(self, item: Any) -> list[Any]:
-        """One item through the blocks' `encode` and the item transforms, as the validation
-        loader's workers produce it."""
+    def _encoded(self, item: Any) -> list[Any]:
+        """The item's values through their blocks' `encode` (one value per input block)."""
         raws = item if self.n_inp > 1 else (item,)
         if len(raws) != self.n_inp:
             raise ValueError(f"an item needs {self.n_inp} values (one per input), got {item!r}")
-        parts = [block.encode(raw) for block, raw in zip(self.blocks, raws)]
-        return apply_item_tfms(self.item_tfms, parts, self.kinds, False)
+        return [block.encode(raw) for block, raw in zip(self.blocks, raws)]
+
+    def sample(self, item: Any) -> list[Any]:
+        """One item through the blocks' `encode` and the item transforms, as the validation
+        loader's workers produce it."""
+        return apply_item_tfms(self.item_tfms, self._encoded(item), self.kinds, False)
 
     def encode_one(self, item: Any, device: torch.device) -> tuple[Tensor, ...]:
         """The inputs of one item, a batch of one."""
@@ -139,8 +142,7 @@ class BlockEncoder:
         corners) go through the item transforms with it, as key points do."""
         if IMAGE not in self.kinds:
             return None
-        raws = item if self.n_inp > 1 else (item,)
-        parts = [block.encode(raw) for block, raw in zip(self.blocks, raws)]
+        parts = self._encoded(item)
         image = parts[self.kinds.index(IMAGE)]
         if isinstance(image, Tensor):
             width, height = int(image.shape[-1]), int(image.shape[-2])

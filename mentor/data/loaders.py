@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from mentor.core.device import default_device, to_cpu, to_device
+from mentor.core.device import default_device, split_batch, to_cpu, to_device
 
 if TYPE_CHECKING:
     from mentor.data.encoders import ItemEncoder
@@ -297,7 +297,7 @@ class DataLoaders:
 
     def inputs_of(self, batch: Sequence[Any]) -> int:
         """How many parts of `batch` are inputs: `n_inp`, or all but the last one."""
-        return self.n_inp if self.n_inp is not None else max(1, len(batch) - 1)
+        return len(split_batch(tuple(batch), self.n_inp)[0])  # the loop's own rule
 
     def show_batch(self, max_n: int = 9) -> Any:
         """Show `max_n` items of a training batch: a figure or a table (here: a table of

@@ -10,13 +10,14 @@ import torch
 from torch import Tensor
 
 from mentor.core.spec import register_spec
+from mentor.core.warn import warn
 from mentor.data.encoders import Batch, item_ranges
 
 
 @register_spec
 class CollabEncoder:
     """Users and items as their indices in the training vocabularies; unseen ones map to
-    index 0, as the data loaders do.
+    index 0, as the data loaders do, with a warning that counts them.
 
     Items: `(user, item)` pairs or dicts with the user and item columns (a DataFrame for
     batches).
@@ -56,8 +57,17 @@ class CollabEncoder:
         )
 
     def indices(self, pairs: Sequence[tuple[Any, Any]], device: torch.device) -> Tensor:
-        """`[n, 2]` int64 user and item indices."""
+        """`[n, 2]` int64 user and item indices; unseen users and items (index 0) are
+        counted in a warning."""
         rows = [[self.user_index.get(u, 0), self.item_index.get(i, 0)] for u, i in pairs]
+        new_users = list(dict.fromkeys(u for (u, _), (ui, _) in zip(pairs, rows) if ui == 0))
+        new_items = list(dict.fromkeys(i for (_, i), (_, ii) in zip(pairs, rows) if ii == 0))
+        if new_users or new_items:
+            warn(
+                "users and items not seen in training get the unknown entry (index 0): "
+                f"{len(new_users)} user(s) {new_users[:5]} and {len(new_items)} item(s) "
+                f"{new_items[:5]}; their predictions are close to the average rating"
+            )
         return torch.tensor(rows, dtype=torch.int64, device=device).reshape(-1, 2)
 
     def encode_one(self, item: Any, device: torch.device) -> tuple[Tensor, ...]:

@@ -15,7 +15,6 @@ space (`' Private'`), and that space is part of the category; strip the columns 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ import pandas as pd
 import torch
 
 from mentor.core.spec import from_spec, to_spec
+from mentor.core.warn import warn
 from mentor.tabular.procs import (
     Categorify,
     FillMissing,
@@ -82,9 +82,10 @@ def _check_columns(df: pd.DataFrame, names: Sequence[str]) -> None:
 
 
 def _to_numeric(column: pd.Series, name: str) -> pd.Series:
-    """`column` as float64; a value that is not a number raises, naming column, row and value."""
+    """`column` as float64, infinities made missing (with a warning naming the rows); a value
+    that is not a number raises, naming column, row and value."""
     if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
-        return column.astype(np.float64)
+        return _infinite_as_missing(column.astype(np.float64), name)
     numbers = pd.to_numeric(column, errors="coerce")
     bad = numbers.isna() & column.notna()
     if bad.any():
@@ -94,7 +95,45 @@ def _to_numeric(column: pd.Series, name: str) -> pd.Series:
             f"{column.index[row]!r}; clean or drop that value (NaN is filled by FillMissing), "
             "or list the column in cat_names"
         )
-    return numbers.astype(np.float64)
+    return _infinite_as_missing(numbers.astype(np.float64), name)
+
+
+def _infinite_as_missing(column: pd.Series, name: str) -> pd.Series:
+    """`column` with +-inf replaced by NaN, which FillMissing fills like any missing value."""
+    infinite = np.isinf(column.to_numpy())
+    if not infinite.any():
+        return column
+    rows = list(column.index[infinite])
+    warn(
+        f"continuous column {name!r} has {len(rows)} infinite value(s), in row(s) "
+        f"{rows[:_MAX_SHOWN]}{' ...' if len(rows) > _MAX_SHOWN else ''}; they are treated as "
+        "missing (FillMissing fills them): clean them if they are not"
+    )
+    return column.mask(infinite)
+
+
+def _warn_unseen(unseen: dict[str, list[Any]]) -> None:
+    """Say which categorical values were not in the training vocabulary (coded 0)."""
+    if unseen:
+        shown = {name: values[:_MAX_SHOWN] for name, values in unseen.items()}
+        count = sum(len(values) for values in unseen.values())
+        warn(
+            f"values not seen in training were coded 0 (unknown): {count} in column(s) "
+            f"{list(unseen)}: {shown}; expected for new data, otherwise check the spelling"
+        )
+
+
+def _check_finite(frame: WorkingFrame) -> None:
+    """Refuse continuous values still missing after the procs (no FillMissing among them)."""
+    for name in frame.cont_names:
+        missing = frame.df[name].isna().to_numpy()
+        if missing.any():
+            row = frame.df.index[missing.nonzero()[0][0]]
+            raise ValueError(
+                f"continuous column {name!r} is missing (NaN or infinite) in row {row!r} "
+                f"and {int(missing.sum()) - 1} other row(s), and no proc fills it; add "
+                "FillMissing to the procs, or clean or drop those rows"
+            )
 
 
 class TabularPreprocessor:
@@ -153,17 +192,11 @@ class TabularPreprocessor:
         frame = self._frame(df)
         for proc in self.procs:
             proc.apply(frame)
-        if frame.unseen:
-            shown = {name: values[:_MAX_SHOWN] for name, values in frame.unseen.items()}
-            warnings.warn(
-                "values not seen in training were coded 0 (unknown) in column(s) "
-                f"{list(frame.unseen)}: {shown}; "
-                "expected for new data, otherwise check the spelling",
-                stacklevel=2,
-            )
+        _warn_unseen(frame.unseen)
         return self._finish(frame)
 
     def _finish(self, frame: WorkingFrame) -> ProcessedFrame:
+        _check_finite(frame)
         n_rows = len(frame.df)
         cats = np.empty((n_rows, len(frame.cat_names)), dtype=np.int64)
         for i, name in enumerate(frame.cat_names):
@@ -202,6 +235,13 @@ class TabularPreprocessor:
         )  # fmt: skip
         for proc in self.procs:
             proc.apply_row(work)
+        _warn_unseen(work.unseen)
+        unfilled = [name for name in self.cont_names if math.isnan(work.conts[name])]
+        if unfilled:
+            raise ValueError(
+                f"continuous column(s) {unfilled} missing (NaN or infinite) in the row and no "
+                "proc fills them; pass numbers, or add FillMissing to the procs when training"
+            )
         codes = np.array([int(work.cats[name]) for name in work.cat_names], dtype=np.int64)
         values = np.array([work.conts[name] for name in self.cont_names], dtype=np.float64)
         return codes, values.astype(np.float32)
@@ -235,12 +275,19 @@ def _number(value: Any, name: str) -> float:
     if value is None or value is pd.NA:
         return math.nan
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         raise ValueError(
             f"continuous column {name!r} has the non-numeric value {value!r}; pass a number "
             "(or None / NaN for a missing value)"
         ) from None
+    if math.isinf(number):
+        warn(
+            f"continuous column {name!r} is {value!r}; it is treated as missing (FillMissing "
+            "fills it)"
+        )
+        return math.nan
+    return number
 
 
 def cont_cat_split(
@@ -269,4 +316,24 @@ def cont_cat_split(
         is_float = pd.api.types.is_float_dtype(column)
         many_ints = pd.api.types.is_integer_dtype(column) and column.nunique() > max_card
         (cont_names if is_float or many_ints else cat_names).append(name)
+        if pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column):
+            _warn_if_mostly_numbers(column, name)
     return cont_names, cat_names
+
+
+def _warn_if_mostly_numbers(column: pd.Series, name: str, share: float = 0.9) -> None:
+    """Warn about a text column whose values are numbers but for a few (`'forty'` among
+    ages): it is categorical only because of those values."""
+    present = column.dropna()
+    numbers = pd.to_numeric(present, errors="coerce")
+    bad = numbers.isna()
+    if len(present) == 0 or not bad.any() or bad.mean() > 1 - share:
+        return
+    values = list(pd.unique(present[bad]))
+    rows = list(present.index[bad.to_numpy()])
+    warn(
+        f"column {name!r} holds numbers but for {len(rows)} value(s) {values[:_MAX_SHOWN]} "
+        f"(row(s) {rows[:_MAX_SHOWN]}), so it is treated as categorical; fix or drop those "
+        "values to use it as a continuous column, or pass it as continuous (cont_names, "
+        "--cont) once they are fixed"
+    )

@@ -54,12 +54,14 @@ class WorkingRow:
         cats: categorical column -> raw value, then code. conts: continuous column -> float.
         cat_names: categorical columns (FillMissing appends its `<col>_na` columns).
         cont_names: continuous columns.
+        unseen: column -> the value if it is not in the training vocabulary (by Categorify).
     """
 
     cats: dict[str, Any]
     conts: dict[str, float]
     cat_names: list[str]
     cont_names: list[str]
+    unseen: dict[str, list[Any]] = field(default_factory=dict)
 
 
 class TabularProc(Protocol):
@@ -80,6 +82,13 @@ class TabularProc(Protocol):
 def _plain(value: Any) -> Any:
     """A numpy scalar as the Python value JSON can write."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _is_missing(value: Any) -> bool:
+    """None, NaN, NA or NaT: a missing value rather than an unseen one."""
+    return value is None or value is pd.NA or value is pd.NaT or (
+        isinstance(value, float) and math.isnan(value)
+    )
 
 
 def _sorted_unique(series: pd.Series) -> list[Any]:
@@ -144,10 +153,13 @@ class Categorify:
         for name in row.cat_names:
             if name not in self.codes:
                 raise KeyError(f"categorical column {name!r} has no vocabulary in the procs")
+            value = row.cats[name]
             try:  # missing values (None, NaN, NA) are in no vocabulary (setup drops them)
-                row.cats[name] = self.codes[name].get(row.cats[name], 0)
+                row.cats[name] = self.codes[name].get(value, 0)
             except TypeError:  # nor is an unhashable value
                 row.cats[name] = 0
+            if row.cats[name] == 0 and not _is_missing(value):
+                row.unseen[name] = [_plain(value)]
 
     def to_spec(self) -> dict[str, Any]:
         """The state as JSON-ready data."""

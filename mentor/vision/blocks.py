@@ -14,7 +14,7 @@ from PIL import Image
 from mentor.core.spec import register_spec
 from mentor.data.blocks import TransformBlock
 from mentor.data.transforms import IMAGE, MASK, POINTS, IntToFloat
-from mentor.vision.image import ConvertMode, open_image, open_mask
+from mentor.vision.image import ConvertMode, finish_image, open_image, open_mask
 
 
 @register_spec
@@ -43,7 +43,7 @@ class ImageBlock(TransformBlock):
         if isinstance(raw, np.ndarray):
             return Image.fromarray(raw).convert(self.mode)
         if isinstance(raw, Image.Image):
-            return raw.convert(self.mode) if raw.mode != self.mode else raw
+            return finish_image(raw, self.mode)
         raise TypeError(
             f"an image must be a path, the bytes of an image file, a PIL image or a uint8 "
             f"numpy array, got {type(raw).__name__}"

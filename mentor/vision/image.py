@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 from PIL.JpegImagePlugin import JpegImageFile
 
@@ -28,6 +29,8 @@ from mentor.data.transforms import IMAGE, MASK, ItemTransform, Kinds
 IMAGE_MODES = ("RGB", "L")
 _MODE_KEY = "mentor_mode"
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
+# integer modes wider than 8 bits (16-bit PNGs and TIFFs): scaled to 0-255 when decoded
+WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
 class BadImageError(BadItemError):
@@ -54,6 +57,11 @@ def _open(path: str | Path) -> Image.Image:
         ) from None
     except (PermissionError, IsADirectoryError):
         raise
+    except Image.DecompressionBombError as err:
+        raise BadImageError(
+            f"image file {str(path)!r} is too large to decode safely ({err}); resize it, or "
+            "raise PIL.Image.MAX_IMAGE_PIXELS if you trust the file"
+        ) from err
     except (UnidentifiedImageError, *_DECODE_ERRORS) as err:
         raise _bad_image(path, err) from err
 
@@ -97,14 +105,26 @@ def open_mask(path: str | Path) -> Image.Image:
 
 
 def load_image(img: Image.Image) -> Image.Image:
-    """Decode `img` now (no-op when already decoded); a `BadImageError` names a broken file."""
+    """Decode `img` now (no-op when already decoded); a `BadImageError` names a broken file.
+
+    A 16-bit image comes back as 8-bit greyscale ('L'), its values scaled from 0-65535 to
+    0-255 (PIL's own conversion clips them, which turns most 16-bit photos white).
+    """
     try:
         img.load()
     except BadImageError:
         raise
     except _DECODE_ERRORS as err:
         raise _bad_image(getattr(img, "filename", None) or "<image in memory>", err) from err
-    return img
+    return _eight_bit(img) if img.mode in WIDE_MODES else img
+
+
+def _eight_bit(img: Image.Image) -> Image.Image:
+    """A 16-bit greyscale image as 'L', 0-65535 scaled to 0-255 (its info kept)."""
+    wide = np.asarray(img, dtype=np.float32)
+    out = Image.fromarray((wide * (255 / 65535)).round().clip(0, 255).astype(np.uint8), "L")
+    out.info.update(img.info)
+    return out
 
 
 def _decodes(path: Path) -> bool:

@@ -25,6 +25,7 @@ def _inputs(name: str, items: list[Any]) -> list[Any]:
 
 
 @pytest.mark.filterwarnings("ignore:values not seen in training")
+@pytest.mark.filterwarnings("ignore:users and items not seen in training")
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_format1_file_predicts_as_when_written(name: str) -> None:
     expected = EXPECTED[name]

@@ -132,18 +132,31 @@ class CheckpointCallback(Callback):
 
     order = 70
 
-    def __init__(self, file: Path, every: str | int | None, resume_from: Path | None) -> None:
+    def __init__(
+        self,
+        file: Path,
+        every: str | int | None,
+        resume_from: Path | None,
+        stage: int = 0,
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        """Args: file: where to write. every: 'epoch', a number of batches, or None (no
+        writing). resume_from: the checkpoint to continue from. stage: the fit's place in a
+        recipe of several (`fine_tune`: 0 the head, 1 everything), recorded and checked.
+        state: `resume_from` already loaded (`load_checkpoint`)."""
         super().__init__()
         if every is not None and every != "epoch" and not (isinstance(every, int) and every > 0):
             raise ValueError(f"checkpoint_every={every!r}: use 'epoch' or a number of batches")
         self.file, self.every, self.resume_from = file, every, resume_from
+        self.stage, self.state = stage, state
         self.epoch_rng: dict[str, Any] = {}
         self.resuming = False
 
     def before_fit(self) -> None:
         """Load the checkpoint when resuming."""
         if self.resume_from is not None:
-            self._resume(load_checkpoint(self.resume_from))
+            state, self.state = self.state or load_checkpoint(self.resume_from), None
+            self._resume(state)
 
     def before_train(self) -> None:
         """Remember the generators' state at the start of the epoch (it fixes the data order);
@@ -182,6 +195,7 @@ class CheckpointCallback(Callback):
             "train_iter": train_iter,
             "n_epoch": learn.n_epoch,
             "n_iter": learn.n_iter,
+            "stage": self.stage,
             "rng": get_rng_state(),
             "epoch_rng": self.epoch_rng,
             "callbacks": {cb.name: cb.state_dict() for cb in learn.cbs if cb is not self},
@@ -190,6 +204,12 @@ class CheckpointCallback(Callback):
 
     def _resume(self, state: dict[str, Any]) -> None:
         learn = self.learn
+        if state.get("stage", 0) != self.stage:
+            raise ValueError(
+                f"checkpoint {str(self.resume_from)!r} is from fit {state.get('stage', 0) + 1} "
+                f"of a recipe, this is fit {self.stage + 1}; resume with the same call "
+                "(fine_tune resumes its own stages)"
+            )
         if state["n_epoch"] != learn.n_epoch or state["n_iter"] != learn.n_iter:
             raise ValueError(
                 f"checkpoint {str(self.resume_from)!r} is from a fit of {state['n_epoch']} epochs "
@@ -233,15 +253,26 @@ def load_checkpoint(file: Path) -> dict[str, Any]:
 
 
 def checkpoint_callbacks(
-    learn: Learner, every: str | int | None, resume_from: str | Path | bool | None
+    learn: Learner,
+    every: str | int | None,
+    resume_from: str | Path | bool | None,
+    stage: int = 0,
+    state: dict[str, Any] | None = None,
 ) -> list[Callback]:
-    """The checkpoint callback a fit needs for `checkpoint_every` / `resume_from`, if any.
+    """The checkpoint callback a fit needs for `checkpoint_every` / `resume_from`, if any
+    (`stage` and `state` as for `CheckpointCallback`).
 
     `resume_from=True` resumes from the default file, `path/model_dir/checkpoint.pt`.
     """
     if every is None and not resume_from:
         return []
-    default = learn.path / learn.model_dir / CHECKPOINT_NAME
-    resume = default if resume_from is True else Path(resume_from) if resume_from else None
-    file = resume if resume is not None else default
-    return [CheckpointCallback(file, every, resume)]
+    resume = resume_file(learn, resume_from)
+    file = resume if resume is not None else learn.path / learn.model_dir / CHECKPOINT_NAME
+    return [CheckpointCallback(file, every, resume, stage, state)]
+
+
+def resume_file(learn: Learner, resume_from: str | Path | bool | None) -> Path | None:
+    """The checkpoint `resume_from` names (True: the default one), or None."""
+    if resume_from is True:
+        return learn.path / learn.model_dir / CHECKPOINT_NAME
+    return Path(resume_from) if resume_from else None

@@ -204,9 +204,34 @@ def fine_tune(
     """Transfer learning in two steps: train the head with the body frozen for
     `freeze_epochs`, then unfreeze and train everything for `epochs` with discriminative
     learning rates from `base_lr / 2 / lr_mult` (first group) to `base_lr / 2` (head).
+
+    With `checkpoint_every`, both fits write to one checkpoint that records its stage;
+    `resume_from` continues from it in the stage it was written in (a checkpoint of the
+    second fit skips the first), exactly as the uninterrupted call would have gone on.
     """
-    for stage in fine_tune_stages(epochs, base_lr, freeze_epochs, lr_mult, pct_start, div):
-        run_stage(learn, stage, **fit_kw)
+    from mentor.train.checkpoint import (
+        CHECKPOINT_NAME,
+        CheckpointCallback,
+        load_checkpoint,
+        resume_file,
+    )
+
+    every, resume = fit_kw.pop("checkpoint_every", None), fit_kw.pop("resume_from", None)
+    cbs = list(fit_kw.pop("cbs", None) or ())
+    file = resume_file(learn, resume)
+    state = load_checkpoint(file) if file is not None else None
+    first = int(state.get("stage", 0)) if state is not None else 0
+    target = file or learn.path / learn.model_dir / CHECKPOINT_NAME
+    stages = fine_tune_stages(epochs, base_lr, freeze_epochs, lr_mult, pct_start, div)
+    for number, stage in enumerate(stages):
+        if number < first:  # the checkpoint holds what this fit trained
+            continue
+        stage_cbs = list(cbs)
+        if number == first and state is not None:
+            stage_cbs.append(CheckpointCallback(target, every, file, number, state))
+        elif every is not None:
+            stage_cbs.append(CheckpointCallback(target, every, None, number))
+        run_stage(learn, stage, cbs=stage_cbs, **fit_kw)
 
 
 def _group_lrs(learn: Learner, lr: float | slice | Sequence[float] | None) -> np.ndarray:

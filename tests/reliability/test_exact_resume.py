@@ -1,6 +1,7 @@
 """A fit killed with SIGKILL mid-epoch and resumed from its checkpoint ends with the same
 weights, bit for bit, as one never interrupted: image data with item and batch augmentation
-(with and without loader workers), text classifier and language-model loaders, tabular."""
+(with and without loader workers), text classifier and language-model loaders, tabular,
+collab, and `fine_tune` killed in either of its two fits."""
 
 from __future__ import annotations
 
@@ -68,13 +69,39 @@ SCRIPT = textwrap.dedent(
             valid_idx=list(range(320, 400)), bs=32, device="cpu")
         return tabular_learner(dls, layers=[16, 8], config={"ps": [0.2, 0.2]})
 
+    def collab():
+        from mentor.collab import CollabDataLoaders, collab_learner
+        rng = np.random.default_rng(0)
+        ratings = pd.DataFrame({"user": rng.integers(0, 40, 600), "item": rng.integers(0, 30, 600),
+                                "rating": rng.integers(1, 6, 600).astype("float32")})
+        dls = CollabDataLoaders.from_df(ratings, seed=0, bs=32, device="cpu")
+        return collab_learner(dls, n_factors=8, y_range=(0, 5.5))
+
+    def body_and_head():  # for fine_tune: a body that freezes (with batch norm) and a head
+        from mentor.train import Learner
+        from mentor.vision import ImageDataLoaders, RandomResizedCrop, aug_transforms
+        dls = ImageDataLoaders.from_folder(sys.argv[4], valid="valid", bs=16,
+            item_tfms=RandomResizedCrop(24), batch_tfms=aug_transforms(), num_workers=workers,
+            device="cpu")
+        model = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.BatchNorm2d(8), nn.ReLU(),
+                              nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3),
+                              nn.Linear(8, 2))
+        return Learner(dls, model, splitter=lambda m: [list(m[:3].parameters()),
+                                                       list(m[3:].parameters())])
+
     make = {"image": image, "text": lambda: text(False), "lm": lambda: text(True),
-            "tabular": tabular}[kind]
+            "tabular": tabular, "collab": collab, "head": body_and_head,
+            "body": body_and_head}[kind]
     learn = make()
     learn.progress.show = False
     cbs = [KillAt()] if mode == "kill" else []
     resume = "models/checkpoint.pt" if mode == "resume" else None
-    learn.fit_one_cycle(2, 1e-2, cbs=cbs, checkpoint_every=3, resume_from=resume)
+    if kind == "head":  # killed in fine_tune's first fit (the head, 2 epochs)
+        learn.fine_tune(1, 1e-2, freeze_epochs=2, cbs=cbs, checkpoint_every=3, resume_from=resume)
+    elif kind == "body":  # killed in its second fit (everything, 2 epochs)
+        learn.fine_tune(2, 1e-2, freeze_epochs=1, cbs=cbs, checkpoint_every=3, resume_from=resume)
+    else:
+        learn.fit_one_cycle(2, 1e-2, cbs=cbs, checkpoint_every=3, resume_from=resume)
     torch.save(learn.model.state_dict(), "out.pt")
     """
 )
@@ -96,7 +123,17 @@ def _weights(folder: Path) -> dict[str, Any]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("kind", "workers"), [("image", 0), ("image", 2), ("text", 0), ("lm", 0), ("tabular", 0)]
+    ("kind", "workers"),
+    [
+        ("image", 0),
+        ("image", 2),
+        ("text", 0),
+        ("lm", 0),
+        ("tabular", 0),
+        ("collab", 0),
+        ("head", 0),
+        ("body", 2),
+    ],
 )
 def test_a_killed_fit_resumes_to_the_same_weights(
     kind: str, workers: int, tmp_path: Path, mnist_tiny: Path

@@ -89,5 +89,23 @@ class TerminateOnNaN(Callback):
             f"{index - self.epoch_start} (learning rate {lr}): training stopped and the weights "
             "are back to where the loss was last finite (the optimizer's state is reset). Try a "
             "lower learning rate (lr_find's valley), GradientClip, or check the data for NaN or "
-            "infinite values"
+            f"infinite values{_non_finite_inputs(self.learn.xb, self.learn.dls)}"
         )
+
+
+def _non_finite_inputs(xb: tuple[object, ...], dls: object) -> str:
+    """Where the latest batch's inputs are NaN or infinite (columns by name for tabular
+    data), or nothing; read only once training has diverged."""
+    found = []
+    for i, x in enumerate(xb):
+        if not (isinstance(x, torch.Tensor) and x.is_floating_point()):
+            continue
+        bad = ~torch.isfinite(x)
+        if not bad.any():
+            continue
+        names = getattr(dls, "cont_names", None)
+        if x.ndim == 2 and names is not None and len(names) == x.shape[1]:
+            found.append(f"columns {[n for n, b in zip(names, bad.any(0).tolist()) if b]}")
+        else:
+            found.append(f"input {i} ({int(bad.sum())} values)")
+    return f" (the latest batch holds non-finite values: {', '.join(found)})" if found else ""

@@ -102,3 +102,13 @@ def test_a_nan_validation_loss_warns_once_with_the_count() -> None:
     assert messages == [f"the validation loss is nan: 1 of {len(valid)} validation batches gave a "
                         "loss that is not finite (NaN or inf); check the validation data and the "
                         "model's outputs"]  # fmt: skip
+
+
+def test_the_error_names_the_tabular_columns_holding_non_finite_values(adult: pd.DataFrame) -> None:
+    learn = _adult_learner(adult)
+    train = getattr(learn.dls.train, "loader", learn.dls.train)
+    conts = train.tensors[1]  # values reaching the model past the procs (which fill inf)
+    conts[300:, ADULT_CONT.index("fnlwgt")] = math.inf
+    with pytest.raises(TrainingDiverged, match=r"non-finite values: columns \['fnlwgt'\]"):
+        learn.fit(1, 1e-3)
+    assert _finite(learn.model)

@@ -2,6 +2,7 @@
 
 Run `mentor --help` (or `python -m mentor --help`) for the manual. Bad input ends with one
 line on stderr (`mentor: error: ...`) and exit status 1; `--debug` shows the traceback.
+`predict` and `evaluate` skip a bad item with one such line each and go on with the others.
 
 Example:
     >>> from mentor.cli import main
@@ -11,62 +12,74 @@ Example:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
-from PIL import UnidentifiedImageError
-
+from mentor.cli.errors import USER_ERRORS, message
 from mentor.cli.parser import build_parser
 
-# the library's errors for bad input; anything else is a bug and keeps its traceback
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    FileNotFoundError,
-    KeyError,
-    ValueError,
-    TypeError,
-    OSError,
-    UnidentifiedImageError,
-    FloatingPointError,  # TrainingDiverged: the fit stopped, nothing was exported
-)
+# the shell's status for a process whose output pipe was closed (128 + SIGPIPE)
+BROKEN_PIPE_STATUS = 141
 
 
 def _command(name: str) -> Callable[[argparse.Namespace], int]:
     """The function that runs subcommand `name` (imported late: `--help` stays fast)."""
-    from mentor.cli import commands, train
+    from mentor.cli import commands, evaluate, train
 
     table: dict[str, Callable[[argparse.Namespace], int]] = {
         "train": train.train_command,
         "lr-find": train.lr_find_command,
         "predict": commands.predict_command,
         "info": commands.info_command,
-        "evaluate": commands.evaluate_command,
+        "evaluate": evaluate.evaluate_command,
         "demo": commands.demo_command,
     }
     return table[name]
 
 
-def _message(err: BaseException) -> str:
-    """One line for an error: its text without newlines (KeyError's quotes dropped)."""
-    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
-    text = " ".join(text.split()) or type(err).__name__
-    return text if not isinstance(err, UnidentifiedImageError) else f"not an image: {text}"
+def _run(args_list: list[str]) -> int:
+    """Parse, check the options that can be checked up front, run the command."""
+    from mentor.cli.checks import check_up_front
+
+    args = build_parser().parse_args(args_list)
+    try:
+        check_up_front(args)
+        return _command(args.command)(args)
+    except BrokenPipeError:
+        raise
+    except USER_ERRORS as err:
+        if args.debug:
+            raise
+        print(f"mentor: error: {message(err)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("mentor: interrupted", file=sys.stderr)
+        return 130
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of stdout went away (`mentor ... | head -1`): stop quietly, as a shell tool
+    killed by SIGPIPE would. Later writes, the interpreter's final flush included, go to
+    /dev/null (the Python docs' recipe, see the `signal` module's note on SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (captured in a test)
+        pass
+    return BROKEN_PIPE_STATUS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv` (default: the command line), run the command, return the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args_list
-    args = build_parser().parse_args(args_list)
     try:
-        return _command(args.command)(args)
-    except USER_ERRORS as err:
-        if debug:
-            raise
-        print(f"mentor: error: {_message(err)}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("mentor: interrupted", file=sys.stderr)
-        return 130
+        try:
+            return _run(args_list)
+        finally:  # after --help's SystemExit too: a closed pipe shows here, not at exit
+            sys.stdout.flush()
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
 
 
 __all__ = ["main"]

@@ -1,25 +1,42 @@
-"""`mentor predict`, `info`, `evaluate` and `demo`: commands on an exported `.mentor` file."""
+"""`mentor predict`, `info` and `demo`: commands on an exported `.mentor` file.
+
+`predict` goes through every INPUT: one that can't be read or predicted (a missing or corrupt
+image, a bad row of a CSV) is reported on stderr, `mentor: error: INPUT: why`, and the others
+are still predicted; the exit status is then 1.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
-from pathlib import Path
+import zipfile
+import zlib
+from collections.abc import Iterable
 from typing import Any
 
-import pandas as pd
 import torch
 
-from mentor.cli.train import CLIError, _column, _existing, _read_csv
-from mentor.data.items import get_image_files
+from mentor.cli.checks import check_device
+from mentor.cli.errors import ITEM_ERRORS, CLIError, report_item
+from mentor.cli.train import _existing, _read_csv
 from mentor.inference import Predictor
+
+# what a corrupt zip raises while it is opened: zipfile's own errors are not OSErrors, and an
+# unknown version or compression method (a flipped byte in a header) is NotImplementedError
+CORRUPT_FILE_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
 
 
 def load_predictor(args: argparse.Namespace) -> Predictor:
     """The model file as a Predictor, with a clear error when it is missing or not a model."""
     _existing(args.model, "model file")
-    return Predictor.load(args.model, device=args.device)
+    device = check_device(args.device) or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return Predictor.load(args.model, device=device)
+    except CORRUPT_FILE_ERRORS as err:
+        raise CLIError(
+            f"{args.model!r} is not a readable .mentor file ({type(err).__name__}: {err}); it "
+            "is corrupt or truncated: copy or export it again"
+        ) from err
 
 
 def _as_key(text: str, known: dict[Any, int]) -> Any:
@@ -36,25 +53,28 @@ def _as_key(text: str, known: dict[Any, int]) -> Any:
     return text
 
 
-def _items(predictor: Predictor, raw: str) -> Iterator[tuple[str, Any]]:
-    """`(name, item)` pairs for one command-line INPUT, by the model's application."""
+def _collab_pair(predictor: Predictor, raw: str) -> tuple[Any, Any]:
+    """A USER,ITEM input as the ids the model knows."""
+    parts = raw.split(",")
+    if len(parts) != 2:
+        raise CLIError(f"a collab input must be USER,ITEM such as 196,242, got {raw!r}")
+    inputs = predictor.inputs
+    users, items = getattr(inputs, "user_index", {}), getattr(inputs, "item_index", {})
+    return _as_key(parts[0].strip(), users), _as_key(parts[1].strip(), items)
+
+
+def _items(predictor: Predictor, raw: str) -> Iterable[tuple[str, Any]]:
+    """`(name, item)` pairs for one command-line INPUT, by the model's application (a CSV's
+    rows for a tabular model). Raises at once for an INPUT that can't be read at all."""
     app = predictor.application
     if app == "vision":
         _existing(raw, "image")
-        yield raw, raw
     elif app == "tabular":
         df = _read_csv(raw)
-        for i, (_, row) in enumerate(df.iterrows()):
-            yield f"{raw}:{i}", row
+        return ((f"{raw}:{i}", row) for i, (_, row) in enumerate(df.iterrows()))
     elif app == "collab":
-        parts = raw.split(",")
-        if len(parts) != 2:
-            raise CLIError(f"a collab input must be USER,ITEM such as 196,242, got {raw!r}")
-        inputs = predictor.inputs
-        users, items = getattr(inputs, "user_index", {}), getattr(inputs, "item_index", {})
-        yield raw, (_as_key(parts[0].strip(), users), _as_key(parts[1].strip(), items))
-    else:
-        yield raw, raw
+        return [(raw, _collab_pair(predictor, raw))]
+    return [(raw, raw)]
 
 
 def _top(predictor: Predictor, probs: torch.Tensor, k: int) -> list[tuple[Any, float]]:
@@ -73,38 +93,60 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+def _predicted_line(predictor: Predictor, name: str, item: Any, args: argparse.Namespace) -> str:
+    """The output line of one item: `name<TAB>label<TAB>probability<TAB>top: ...`, or with
+    --json a JSON object."""
+    decoded, probs = predictor.predict(item)
+    top = _top(predictor, probs, args.top_k)
+    label = _plain(decoded)
+    prob = top[0][1] if top else None
+    if args.json:
+        record = {
+            "input": name,
+            "label": label,
+            "probability": prob,
+            "top": [{"label": _plain(c), "probability": p} for c, p in top],
+        }
+        return json.dumps(record)
+    shown = f"{prob:.4f}" if prob is not None else "-"
+    others = "  ".join(f"{c}:{p:.4f}" for c, p in top)
+    return f"{name}\t{label}\t{shown}" + (f"\ttop: {others}" if top else "")
+
+
 def predict_command(args: argparse.Namespace) -> int:
-    """Print one line (or JSON object) per input."""
+    """Print one line (or JSON object) per input; a bad input is reported on stderr and
+    skipped (exit status 1), the others are still predicted."""
     predictor = load_predictor(args)
     if args.n_words:
         return _generate(predictor, args)
+    failed = 0
     for raw in args.inputs:
-        for name, item in _items(predictor, raw):
-            decoded, probs = predictor.predict(item)
-            top = _top(predictor, probs, args.top_k)
-            label = _plain(decoded)
-            prob = top[0][1] if top else None
-            if args.json:
-                record = {
-                    "input": name,
-                    "label": label,
-                    "probability": prob,
-                    "top": [{"label": _plain(c), "probability": p} for c, p in top],
-                }
-                print(json.dumps(record))
+        try:
+            items = _items(predictor, raw)
+        except ITEM_ERRORS as err:
+            failed += report_item(raw, err, args.debug)
+            continue
+        for name, item in items:
+            try:
+                line = _predicted_line(predictor, name, item, args)
+            except ITEM_ERRORS as err:
+                failed += report_item(name, err, args.debug)
                 continue
-            shown = f"{prob:.4f}" if prob is not None else "-"
-            others = "  ".join(f"{c}:{p:.4f}" for c, p in top)
-            print(f"{name}\t{label}\t{shown}" + (f"\ttop: {others}" if top else ""))
-    return 0
+            print(line)  # outside the try: a closed stdout is not a bad item
+    return 1 if failed else 0
 
 
 def _generate(predictor: Predictor, args: argparse.Namespace) -> int:
     """--n-words with a language model: each prompt followed by generated text."""
+    failed = 0
     for prompt in args.inputs:
-        text = predictor.generate(prompt, args.n_words, args.temperature, seed=args.seed)
+        try:
+            text = predictor.generate(prompt, args.n_words, args.temperature, seed=args.seed)
+        except ITEM_ERRORS as err:
+            failed += report_item(prompt, err, args.debug)
+            continue
         print(json.dumps({"input": prompt, "text": text}) if args.json else text)
-    return 0
+    return 1 if failed else 0
 
 
 def info_command(args: argparse.Namespace) -> int:
@@ -129,80 +171,6 @@ def info_command(args: argparse.Namespace) -> int:
     for key, value in metrics.items():
         shown = f"{value:.4f}" if isinstance(value, float) else str(value)
         print(f"metric:       {key} = {shown}")
-    return 0
-
-
-def _labelled_images(folder: Path) -> tuple[list[Path], list[str]]:
-    """Every image under `folder` with its parent folder's name as the label."""
-    files = get_image_files(folder)
-    if not files:
-        raise CLIError(f"no images found under {str(folder)!r}; expected <label>/ subfolders")
-    return files, [p.parent.name for p in files]
-
-
-def _confusion(actual: list[str], predicted: list[str], vocab: list[Any]) -> str:
-    """The confusion matrix as text (rows actual, columns predicted)."""
-    names = [str(v) for v in vocab]
-    counts = pd.crosstab(
-        pd.Categorical(actual, names),
-        pd.Categorical(predicted, names),
-        rownames=["actual"],
-        colnames=["predicted"],
-        dropna=False,
-    )
-    return counts.to_string()
-
-
-def _evaluate_images(predictor: Predictor, folder: Path, n_top: int) -> None:
-    """Accuracy, confusion matrix and top losses on a folder of <label>/ images."""
-    files, actual = _labelled_images(folder)
-    unknown = sorted(set(actual) - {str(v) for v in predictor.vocab})
-    if unknown:
-        raise CLIError(f"folder labels {unknown} are not classes of the model "
-                       f"({predictor.vocab}); check DATA")  # fmt: skip
-    decoded, probs = predictor.predict_batch([str(f) for f in files])
-    predicted = [str(d) for d in decoded]
-    index = {str(v): i for i, v in enumerate(predictor.vocab)}
-    target = torch.tensor([index[a] for a in actual])
-    losses = -probs[torch.arange(len(files)), target].clamp_min(1e-12).log()
-    acc = sum(a == p for a, p in zip(actual, predicted)) / len(files)
-    print(f"images:   {len(files)}")
-    print(f"accuracy: {acc:.4f}")
-    print("confusion matrix:")
-    print(_confusion(actual, predicted, predictor.vocab))
-    print(f"top {min(n_top, len(files))} losses (file, actual, predicted, loss, probability):")
-    for i in losses.argsort(descending=True)[:n_top].tolist():
-        print(f"  {files[i]}\t{actual[i]}\t{predicted[i]}\t{float(losses[i]):.4f}\t"
-              f"{float(probs[i].max()):.4f}")  # fmt: skip
-
-
-def _evaluate_table(predictor: Predictor, csv: str, target: str | None) -> None:
-    """Accuracy (classification) or MSE (regression) on a CSV holding the target column."""
-    if target is None:
-        raise CLIError("evaluate on a tabular model needs --target COL, the column to score")
-    df = _read_csv(csv)
-    _column(df, target, "--target")
-    decoded, _ = predictor.predict_batch(df)
-    if predictor.vocab:
-        acc = sum(str(d) == str(t) for d, t in zip(decoded, df[target])) / len(df)
-        print(f"rows:     {len(df)}\naccuracy: {acc:.4f}")
-    else:
-        pred = torch.tensor([float(d) for d in decoded])
-        mse = float(((pred - torch.tensor(df[target].astype(float).values)) ** 2).mean())
-        print(f"rows:     {len(df)}\nmse:      {mse:.4f}")
-
-
-def evaluate_command(args: argparse.Namespace) -> int:
-    """Score the model on labelled data: images in a folder, or a tabular CSV."""
-    predictor = load_predictor(args)
-    data = _existing(args.data, "data")
-    if predictor.application == "vision" and data.is_dir():
-        _evaluate_images(predictor, data, args.top_losses)
-    elif predictor.application == "tabular":
-        _evaluate_table(predictor, args.data, args.target)
-    else:
-        raise CLIError(f"evaluate handles image models with a folder and tabular models with a "
-                       f"CSV; got a {predictor.application} model and {args.data!r}")  # fmt: skip
     return 0
 
 

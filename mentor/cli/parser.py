@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import NoReturn
 
 DESCRIPTION = """\
@@ -51,18 +52,56 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"mentor: error: {message} (see '{self.prog} --help')\n")
 
 
+def at_least(low: int) -> Callable[[str], int]:
+    """An argparse `type`: an integer of at least `low` (argparse names the option)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+def non_negative_float(text: str) -> float:
+    """An argparse `type`: a finite number of at least 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """An argparse `type`: a number strictly between 0 and 1 (a share of the data)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (such as 0.2), got {text!r}")
+    return value
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     """Options every subcommand takes."""
     g = p.add_argument_group("common options")
-    g.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
+    g.add_argument("--seed", type=at_least(0), default=42, help="random seed (default: 42)")
     g.add_argument(
         "--device",
-        choices=("cpu", "cuda", "auto"),
         default="auto",
-        help="where to train (default: auto, CUDA when available)",
+        help="where to train: auto (CUDA when available), cpu, cuda, cuda:N or mps (default: auto)",
     )
     g.add_argument("--bf16", action="store_true", help="train in bfloat16 mixed precision")
-    g.add_argument("--workers", type=int, default=0, help="data-loading processes (default: 0)")
+    g.add_argument(
+        "--workers", type=at_least(0), default=0, help="data-loading processes (default: 0)"
+    )
     g.add_argument("--quiet", action="store_true", help="no progress table")
     g.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
 
@@ -79,7 +118,7 @@ def _image_options(p: argparse.ArgumentParser) -> None:
         default=True,
         help="start from ImageNet weights (default: yes)",
     )
-    p.add_argument("--size", type=int, default=224, help="image size (default: 224)")
+    p.add_argument("--size", type=at_least(1), default=224, help="image size (default: 224)")
     p.add_argument(
         "--channels-last",
         action=argparse.BooleanOptionalAction,
@@ -112,7 +151,7 @@ def _collab_options(p: argparse.ArgumentParser) -> None:
         default=True,
         help="the file's first line names the columns (default: yes)",
     )
-    p.add_argument("--factors", type=int, default=40, help="latent factors (40)")
+    p.add_argument("--factors", type=at_least(1), default=40, help="latent factors (40)")
     p.add_argument("--y-range", default="0,5.5", help="rating range LOW,HIGH (0,5.5)")
 
 
@@ -139,25 +178,46 @@ def _data_options(p: argparse.ArgumentParser, app: str) -> None:
     """The data and learner options of one application (shared by train and lr-find)."""
     p.add_argument(
         "--valid-pct",
-        type=float,
+        type=fraction,
         default=None,
         help="fraction held out for validation at random (default: 0.2, or for "
         "images the --valid folder when it exists)",
     )
-    p.add_argument("--bs", type=int, default=64, help="batch size (default: 64)")
+    p.add_argument("--bs", type=at_least(1), default=64, help="batch size (default: 64)")
     APP_OPTIONS[app](p)
     _common(p)
 
 
+def _train_options(p: argparse.ArgumentParser) -> None:
+    """The options of `mentor train APP` beyond the data and learner options."""
+    p.add_argument("--epochs", type=at_least(1), default=4, help="epochs (default: 4)")
+    p.add_argument("--lr", default="auto", help="learning rate, or auto (lr_find)")
+    p.add_argument("--out", default="model.mentor", help="exported file (model.mentor)")
+    p.add_argument(
+        "--report",
+        metavar="FOLDER",
+        default=None,
+        help="where report.html goes (default: the folder of --out)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run of the same command from its last epoch "
+        "(checkpoints are kept in <out>.checkpoints/ while training)",
+    )
+
+
+APP_HELP = {
+    "image": "image classification from labelled folders",
+    "tabular": "classification or regression on a CSV table",
+    "collab": "collaborative filtering on a ratings table",
+    "text": "text classification (AWD-LSTM from scratch)",
+}
+
+
 def _app_parsers(sub: argparse._SubParsersAction, verb: str, train: bool) -> None:
     """One parser per application under `verb` (train or lr-find)."""
-    helps = {
-        "image": "image classification from labelled folders",
-        "tabular": "classification or regression on a CSV table",
-        "collab": "collaborative filtering on a ratings table",
-        "text": "text classification (AWD-LSTM from scratch)",
-    }
-    for app, text in helps.items():
+    for app, text in APP_HELP.items():
         if not train and app == "text":
             continue
         p = sub.add_parser(
@@ -169,24 +229,32 @@ def _app_parsers(sub: argparse._SubParsersAction, verb: str, train: bool) -> Non
         )
         _data_options(p, app)
         if train:
-            p.add_argument("--epochs", type=int, default=4, help="epochs (default: 4)")
-            p.add_argument("--lr", default="auto", help="learning rate, or auto (lr_find)")
-            p.add_argument("--out", default="model.mentor", help="exported file (model.mentor)")
-            p.add_argument(
-                "--report",
-                metavar="FOLDER",
-                default=None,
-                help="where report.html goes (default: the folder of --out)",
-            )
-            p.add_argument(
-                "--resume",
-                action="store_true",
-                help="continue an interrupted run of the same command from its last epoch "
-                "(checkpoints are kept in <out>.checkpoints/ while training)",
-            )
+            _train_options(p)
         else:
             p.add_argument("--plot", default="lr_find.png", help="plot file (lr_find.png)")
         p.set_defaults(command=verb, app=app)
+
+
+# the options of `mentor train APP` that change neither the model nor the data: a resumed run
+# may change them (--lr is kept in the run's record on its own, its value once lr_find ran)
+NOT_SHAPING = frozenset(
+    {"help", "lr", "out", "report", "resume", "quiet", "debug", "workers", "device", "command"}
+)
+
+
+def shaping_options(app: str) -> tuple[str, ...]:
+    """The options (`argparse` dests) of `mentor train APP` that shape the model or the data:
+    every option but `NOT_SHAPING`, so that a new option is recorded by default."""
+    p = Parser(prog=f"mentor train {app}")
+    _data_options(p, app)
+    _train_options(p)
+    return ("app", *(a.dest for a in p._actions if a.dest not in NOT_SHAPING))
+
+
+def option_name(dest: str) -> str:
+    """How the user spells the option stored as `dest`: `valid_pct` -> `--valid-pct`; the
+    positional ones (app, data) in capitals."""
+    return dest.upper() if dest in ("app", "data") else "--" + dest.replace("_", "-")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -219,16 +287,16 @@ def _model_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", metavar="MODEL", help="a .mentor file")
     p.add_argument("inputs", metavar="INPUT", nargs="+", help="items to predict")
-    p.add_argument("--top-k", type=int, default=3, help="classes to show (default: 3)")
+    p.add_argument("--top-k", type=at_least(1), default=3, help="classes to show (default: 3)")
     p.add_argument("--json", action="store_true", help="one JSON object per input")
     p.add_argument(
         "--n-words",
-        type=int,
+        type=at_least(0),
         default=0,
         help="language models: generate this many tokens after each INPUT prompt",
     )
-    p.add_argument("--temperature", type=float, default=0.75, help="sampling (0.75)")
-    p.add_argument("--seed", type=int, default=None, help="seed for sampling (none)")
+    p.add_argument("--temperature", type=non_negative_float, default=0.75, help="sampling (0.75)")
+    p.add_argument("--seed", type=at_least(0), default=None, help="seed for sampling (none)")
     p.set_defaults(command="predict")
 
     p = sub.add_parser(
@@ -242,7 +310,7 @@ def _model_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="MODEL", help="a .mentor file")
     p.add_argument("data", metavar="DATA", help="a folder of labelled images, or a CSV")
     p.add_argument("--target", default=None, help="tabular: the column to score against")
-    p.add_argument("--top-losses", type=int, default=5, help="worst items to show (5)")
+    p.add_argument("--top-losses", type=at_least(0), default=5, help="worst items to show (5)")
     p.set_defaults(command="evaluate")
 
     p = sub.add_parser(
@@ -259,4 +327,6 @@ def _model_commands(sub: argparse._SubParsersAction) -> None:
     for p in sub.choices.values():
         if p.get_default("command") in ("predict", "evaluate", "info", "demo"):
             p.add_argument("--debug", action="store_true", help="show full tracebacks")
-            p.add_argument("--device", default="cpu", help="where the model runs (cpu)")
+            p.add_argument(
+                "--device", default="cpu", help="where the model runs: cpu, cuda, cuda:N, mps (cpu)"
+            )

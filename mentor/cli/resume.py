@@ -2,10 +2,11 @@
 
 A run trains in stages (`fine_tune` is two fits: the head, then everything). Each stage
 checkpoints at the end of every epoch into the run's folder, `<out>.checkpoints/`
-(`stage1.pt`, `stage2.pt`), beside `run.json`, which keeps the learning rate and the options
-that shape the training. `--resume` reads `run.json` (no second `lr_find`), loads finished
-stages from their last checkpoint and continues the interrupted one from its last epoch,
-exactly. The folder is removed once the model is exported.
+(`stage1.pt`, `stage2.pt`), beside `run.json`, which keeps the learning rate and every option
+that shapes the model or the data (`parser.shaping_options`; a changed one is refused, naming
+it). `--resume` reads `run.json` (no second `lr_find`), loads finished stages from their last
+checkpoint and continues the interrupted one from its last epoch, exactly. The folder is
+removed once the model is exported.
 """
 
 from __future__ import annotations
@@ -18,13 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mentor.cli.parser import option_name, shaping_options
 from mentor.train import Learner
 from mentor.train.checkpoint import CheckpointCallback
 from mentor.train.fits import FitStage, run_stage
 
 RUN_FILE = "run.json"
-# options that change what is trained: a resumed run must use the same
-SHAPING = ("app", "data", "epochs", "bs", "seed", "valid_pct", "arch", "size", "pretrained")
 
 
 class ResumeError(ValueError):
@@ -75,10 +75,9 @@ class TrainingRun:
         now = _shaping(args)
         for key, value in saved["options"].items():
             if now.get(key) != value:
-                option = "--" + key.replace("_", "-")
                 raise ResumeError(
-                    f"{option} is {now.get(key)!r} but the interrupted run used {value!r}; "
-                    "resume with the same options, or drop --resume to start again"
+                    f"{option_name(key)} is {now.get(key)!r} but the interrupted run used "
+                    f"{value!r}; resume with the same options, or drop --resume to start again"
                 )
         return cls(folder, float(saved["lr"]), saved["options"])
 
@@ -98,6 +97,6 @@ class TrainingRun:
 
 
 def _shaping(args: argparse.Namespace) -> dict[str, Any]:
-    """The options that shape the training, as JSON values."""
-    values = {key: getattr(args, key) for key in SHAPING if hasattr(args, key)}
+    """The options that shape the model or the data, as JSON values."""
+    values = {key: getattr(args, key) for key in shaping_options(args.app)}
     return json.loads(json.dumps(values, default=str))

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 
+from mentor.cli.checks import check_device
+from mentor.cli.errors import CLIError
 from mentor.cli.resume import TrainingRun
 from mentor.collab import CollabDataLoaders
 from mentor.core.seed import set_seed
@@ -17,17 +18,9 @@ from mentor.train import Learner
 from mentor.train.fits import FitStage, fine_tune_stages
 
 
-class CLIError(ValueError):
-    """Bad input from the command line, reported as one line on stderr."""
-
-
 def _device(args: argparse.Namespace) -> str | None:
     """The --device option as a torch device name (None: the default device)."""
-    if args.device == "auto":
-        return None
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise CLIError("--device cuda, but no CUDA device is available; use --device cpu")
-    return str(args.device)
+    return check_device(args.device)
 
 
 def _existing(path: str, what: str) -> Path:
@@ -241,8 +234,6 @@ def train_command(args: argparse.Namespace) -> int:
     """`mentor train APP DATA ...`: train (or --resume), print the epoch table, export to --out
     and write the report."""
     lr = _lr(args.lr)
-    if args.epochs < 1:
-        raise CLIError(f"--epochs must be at least 1, got {args.epochs}")
     run = TrainingRun.resume(args) if args.resume else None
     if run is not None and lr is not None and lr != run.lr:
         raise CLIError(f"--lr {args.lr} differs from the interrupted run's {run.lr:.3g}")

@@ -24,7 +24,10 @@ examples:
 
 exit status:
   0 on success; 1 on bad input (one line on stderr, `mentor: error: ...`);
-  2 on a usage error. Add --debug to see the full traceback."""
+  2 on a usage error; 141 when the reader of the output goes away (`| head`).
+  predict and evaluate skip a bad item (an unreadable image, a bad row) with one
+  line each, `mentor: error: ITEM: why`, go on with the others, and exit 1.
+  Add --debug to see the full traceback."""
 
 TRAIN_EPILOG = """\
 examples:

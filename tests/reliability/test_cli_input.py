@@ -372,6 +372,17 @@ def test_lr_find_checks_the_plot_file_before_the_sweep(
     assert len(err) == 1 and expected.replace("PLACE", str(tmp_path)) in err[0]
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only folder")
+def test_lr_find_refuses_a_read_only_plot_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tabular_frame(60).to_csv(tmp_path / "t.csv", index=False)
+    (tmp_path / "locked").mkdir(mode=0o500)
+    args = ["lr-find", "tabular", str(tmp_path / "t.csv"), "--target", "label", "--quiet"]
+    assert main([*args, "--device", "cpu", "--plot", str(tmp_path / "locked" / "lr.png")]) == 1
+    assert "is not writable; write the plot elsewhere" in _one_line(capsys)
+
+
 # ----- 5. a closed stdout pipe (`mentor ... | head -1`) ends the command quietly -----
 
 

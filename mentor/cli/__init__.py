@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
+from typing import TextIO
 
 from mentor.cli.errors import USER_ERRORS, message
 from mentor.cli.parser import build_parser
@@ -44,8 +46,10 @@ def _run(args_list: list[str]) -> int:
 
     args = build_parser().parse_args(args_list)
     try:
-        check_up_front(args)
-        return _command(args.command)(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            check_up_front(args)
+            return _command(args.command)(args)
     except BrokenPipeError:
         raise
     except USER_ERRORS as err:
@@ -56,6 +60,18 @@ def _run(args_list: list[str]) -> int:
     except KeyboardInterrupt:
         print("mentor: interrupted", file=sys.stderr)
         return 130
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """A warning as one line on stderr, `mentor: warning: ...` (no source location)."""
+    print(f"mentor: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 def _quiet_broken_pipe() -> int:

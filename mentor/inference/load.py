@@ -53,6 +53,11 @@ class ExportedModel:
     file: Path
 
 
+# what a damaged zip raises: zipfile's own errors are not OSErrors, and an unknown version or
+# compression method (a flipped byte in a header) is NotImplementedError
+CORRUPT_ZIP = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
+
+
 def read_exported(path: str | Path) -> ExportedModel:
     """Open and check a `.mentor` file; see the module docstring for what is refused."""
     file = Path(path)
@@ -61,7 +66,7 @@ def read_exported(path: str | Path) -> ExportedModel:
     if not zipfile.is_zipfile(file):
         raise ValueError(f"{str(file)!r} is not a .mentor file (not a zip archive); export one "
                          "with learn.export(path)")  # fmt: skip
-    with zipfile.ZipFile(file) as archive:
+    with _corrupt_is_refused(repr(str(file))), zipfile.ZipFile(file) as archive:
         infos = archive.infolist()
         names = [info.filename for info in infos]
         extra = sorted(set(names) - set(MEMBERS))
@@ -87,7 +92,7 @@ def read_member(archive: zipfile.ZipFile, name: str, limit: int, file: Path) -> 
     try:
         with archive.open(name) as stream:
             data = stream.read(limit + 1)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
+    except (*CORRUPT_ZIP, OSError) as err:
         raise ValueError(f"{name} in {str(file)!r} is corrupt: {err}") from None
     if len(data) > limit:
         raise ValueError(
@@ -206,8 +211,8 @@ def read_weights(file: Path, expected: dict[str, torch.Tensor]) -> dict[str, tor
     what = f"weights.safetensors in {str(file)!r}"
     n_data = sum(t.numel() * t.element_size() for t in expected.values())
     with (
-        zipfile.ZipFile(file) as archive,
         _corrupt_is_refused(what),
+        zipfile.ZipFile(file) as archive,
         archive.open("weights.safetensors") as stream,
     ):
         head = stream.read(8)
@@ -234,8 +239,10 @@ def read_weights(file: Path, expected: dict[str, torch.Tensor]) -> dict[str, tor
 def _corrupt_is_refused(what: str) -> Iterator[None]:
     try:
         yield
-    except (zipfile.BadZipFile, zlib.error, EOFError) as err:
-        raise ValueError(f"{what} is corrupt: {err}") from None
+    except CORRUPT_ZIP as err:
+        raise ValueError(
+            f"{what} is corrupt ({type(err).__name__}: {err}); copy or export it again"
+        ) from None
 
 
 def _check_header(

@@ -86,8 +86,11 @@ def _plain(value: Any) -> Any:
 
 def _is_missing(value: Any) -> bool:
     """None, NaN, NA or NaT: a missing value rather than an unseen one."""
-    return value is None or value is pd.NA or value is pd.NaT or (
-        isinstance(value, float) and math.isnan(value)
+    return (
+        value is None
+        or value is pd.NA
+        or value is pd.NaT
+        or (isinstance(value, float) and math.isnan(value))
     )
 
 

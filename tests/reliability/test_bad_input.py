@@ -20,8 +20,14 @@ from bench.common import small_cnn
 from mentor.core.seed import set_seed
 from mentor.inference.learner import load_learner
 from mentor.inference.predictor import Predictor
-from mentor.tabular import Categorify, FillMissing, Normalize, TabularDataLoaders
-from mentor.tabular import cont_cat_split, tabular_learner
+from mentor.tabular import (
+    Categorify,
+    FillMissing,
+    Normalize,
+    TabularDataLoaders,
+    cont_cat_split,
+    tabular_learner,
+)
 from mentor.train import Learner
 from mentor.vision import ImageDataLoaders, verify_images
 from mentor.vision.blocks import ImageBlock

@@ -447,3 +447,19 @@ def test_pil_s_own_decompression_bomb_error_is_one_line(
     monkeypatch.setattr(Predictor, "predict", bomb)
     assert main(["predict", str(VISION), str(good)]) == 1
     assert _one_line(capsys).startswith(f"mentor: error: {good}: Image size (400000000")
+
+
+def test_a_word_in_a_numeric_column_is_one_warning_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    df = tabular_frame(60)
+    df["z"] = df["z"].round(2).astype(str)
+    df.loc[9, "z"] = "forty"
+    df.to_csv(tmp_path / "t.csv", index=False)
+    args = ["train", "tabular", str(tmp_path / "t.csv"), "--target", "label", "--epochs", "1",
+            "--lr", "1e-2", "--quiet", "--out", str(tmp_path / "m")]  # fmt: skip
+    assert main(args) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    named = [line for line in err if "'z' holds numbers but for 1 value(s) ['forty']" in line]
+    assert len(named) == 1 and named[0].startswith("mentor: warning: "), err
+    assert not any("UserWarning" in line for line in err), err  # no source location lines

@@ -47,7 +47,7 @@ def _run(args_list: list[str]) -> int:
     args = build_parser().parse_args(args_list)
     try:
         with warnings.catch_warnings():
-            warnings.showwarning = _show_warning
+            warnings.showwarning = _WarningLines()
             check_up_front(args)
             return _command(args.command)(args)
     except BrokenPipeError:
@@ -62,16 +62,27 @@ def _run(args_list: list[str]) -> int:
         return 130
 
 
-def _show_warning(
-    message: Warning | str,
-    category: type[Warning],
-    filename: str,
-    lineno: int,
-    file: TextIO | None = None,
-    line: str | None = None,
-) -> None:
-    """A warning as one line on stderr, `mentor: warning: ...` (no source location)."""
-    print(f"mentor: warning: {' '.join(str(message).split())}", file=sys.stderr)
+class _WarningLines:
+    """Shows warnings as one line each on stderr, `mentor: warning: ...` (no source
+    location), the first `limit` of them: predicting a CSV row by row may warn per row."""
+
+    def __init__(self, limit: int = 10) -> None:
+        self.limit, self.shown = limit, 0
+
+    def __call__(
+        self,
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        self.shown += 1
+        if self.shown <= self.limit:
+            print(f"mentor: warning: {' '.join(str(message).split())}", file=sys.stderr)
+        elif self.shown == self.limit + 1:
+            print("mentor: warning: more warnings are not shown", file=sys.stderr)
 
 
 def _quiet_broken_pipe() -> int:

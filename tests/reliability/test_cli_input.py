@@ -463,3 +463,17 @@ def test_a_word_in_a_numeric_column_is_one_warning_line_naming_it(
     named = [line for line in err if "'z' holds numbers but for 1 value(s) ['forty']" in line]
     assert len(named) == 1 and named[0].startswith("mentor: warning: "), err
     assert not any("UserWarning" in line for line in err), err  # no source location lines
+
+
+def test_warnings_per_row_are_shown_ten_at_most(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = tabular_frame(15).drop(columns="label")
+    rows["color"] = [f"mauve{i}" for i in range(15)]  # unseen in training (one line per value)
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    assert main(["predict", str(TABLE), str(tmp_path / "rows.csv")]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.strip().splitlines()) == 15
+    err = captured.err.strip().splitlines()
+    assert len(err) == 11 and all(line.startswith("mentor: warning: ") for line in err), err
+    assert "['mauve0']" in err[0] and err[-1] == "mentor: warning: more warnings are not shown"

@@ -229,6 +229,14 @@ def test_resume_after_an_interruption_refuses_changed_columns(
     capsys.readouterr()
     assert main([*args, "--resume", "--cont", "x"]) == 1  # the model would have 1 input, not 2
     assert "--cont is ['x'] but the interrupted run used None" in _one_line(capsys)
+    checkpoint = tmp_path / "m.checkpoints" / "stage1.pt"
+    intact = checkpoint.read_bytes()
+    damaged = bytearray(intact)
+    damaged[len(damaged) // 2] ^= 0x40
+    checkpoint.write_bytes(bytes(damaged))  # was "[Errno 22] Invalid argument", or NaN
+    assert main([*args, "--resume"]) == 1
+    assert "stage1.pt' is corrupt: its checksum does not match" in _one_line(capsys)
+    checkpoint.write_bytes(intact)
     assert main([*args, "--resume"]) == 0 and (tmp_path / "m.mentor").is_file()
 
 

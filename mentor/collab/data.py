@@ -160,7 +160,9 @@ class CollabDataLoaders(DataLoaders):
             table[self.rating_name] = y.tolist()
         return table
 
-    def test_dl(self, items: Any, with_labels: bool = False, bs: int | None = None) -> TensorLoader:
+    def test_dl(
+        self, items: Any, with_labels: bool = False, bs: int | None = None, skip_bad: bool = False
+    ) -> TensorLoader:
         """Ordered batches of new (user, item) pairs: `(x,)`, or `(x, y)` with ratings.
 
         Users and items unseen in training map to index 0, the `'#na#'` row that training
@@ -173,6 +175,7 @@ class CollabDataLoaders(DataLoaders):
                 `with_labels`), or a list of rows (dicts, Series or one-row DataFrames).
             with_labels: the rows carry ratings: batches are `(x, y)`.
             bs: batch size (default: the validation batch size).
+            skip_bad: accepted for the common signature: every pair can be encoded.
 
         Example:
             >>> preds, _ = learn.get_preds(dl=dls.test_dl(new_ratings))

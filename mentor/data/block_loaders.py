@@ -131,7 +131,11 @@ class BlockDataLoaders(DataLoaders):
 
     # ----- new loaders from the same items -----
     def test_dl(
-        self, items: Sequence[Any], with_labels: bool = False, bs: int | None = None
+        self,
+        items: Sequence[Any],
+        with_labels: bool = False,
+        bs: int | None = None,
+        skip_bad: bool = False,
     ) -> Any:
         """A loader over new items with the validation transforms (no augmentation).
 
@@ -139,6 +143,9 @@ class BlockDataLoaders(DataLoaders):
             items: the items (e.g. image paths, or a DataFrame for tabular-style blocks).
             with_labels: the items carry labels too (get_y applies; unknown labels fail
                 naming the label and the vocabulary).
+            bs: batch size (default: the validation batch size).
+            skip_bad: leave out unreadable items (as the DataBlock's `skip_bad` does), with
+                one warning listing them after the pass.
         """
         block = self.block
         found = block.items(items) if block.get_items is None else list(items)
@@ -146,6 +153,7 @@ class BlockDataLoaders(DataLoaders):
             block.check_labels(found, "test")
         n_blocks = len(block.blocks) if with_labels else block.n_inp
         ds = block.make_datasets(found, train=False, n_blocks=n_blocks)
+        ds.skip_bad = ds.skip_bad or skip_bad
         return self._loader(ds, bs or self.valid_bs, False, self.device, train=False)
 
     def new(

@@ -266,7 +266,11 @@ class DataLoaders:
         )
 
     def test_dl(
-        self, items: Sequence[Any], with_labels: bool = False, bs: int | None = None
+        self,
+        items: Sequence[Any],
+        with_labels: bool = False,
+        bs: int | None = None,
+        skip_bad: bool = False,
     ) -> Iterable[Any]:
         """A loader over new raw items with the validation-time processing, for `get_preds`.
 
@@ -274,6 +278,9 @@ class DataLoaders:
             items: the raw items (image paths, rows, texts, (user, item) pairs, ...).
             with_labels: the items carry targets too (yielded after the inputs).
             bs: batch size (default: the data's validation batch size).
+            skip_bad: leave out the items that cannot be read (a broken image, a row with a
+                bad value), with one warning naming them, instead of failing on the first;
+                the predictions are then those of the other items, in order.
         """
         raise ValueError(
             f"{type(self).__name__}.test_dl cannot build a loader from raw items: it does not "

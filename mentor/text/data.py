@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mentor.core.warn import warn
 from mentor.data.blocks import CategoryBlock, MultiCategoryBlock, TransformBlock, as_block
 from mentor.data.items import get_files
 from mentor.data.loaders import DataLoaders
@@ -272,7 +273,11 @@ class TextDataLoaders(DataLoaders):
         return _ordered(ids, self.backwards)
 
     def test_dl(
-        self, items: Sequence[Any], with_labels: bool = False, bs: int | None = None
+        self,
+        items: Sequence[Any],
+        with_labels: bool = False,
+        bs: int | None = None,
+        skip_bad: bool = False,
     ) -> Any:
         """A loader of new `texts` (classifier data), batched like the validation set; its
         `item_order` says which text each prediction belongs to.
@@ -281,6 +286,8 @@ class TextDataLoaders(DataLoaders):
             items: texts; with `with_labels`, `(text, label)` pairs (labels as in training).
             with_labels: batches carry the labels, encoded by the label block.
             bs: batch size (default: the data's).
+            skip_bad: leave out items that are not strings (with one warning) instead of
+                failing on the first.
         """
         texts = items
         if not len(texts):
@@ -294,10 +301,17 @@ class TextDataLoaders(DataLoaders):
             texts, raw_labels = [t for t, _ in texts], [y for _, y in texts]
             labels = torch.stack([torch.as_tensor(self.label_block.encode(y)) for y in raw_labels])
         bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-        if bad:
+        if bad and not skip_bad:
             raise TypeError(
-                f"texts must be strings; item {bad[0]} is a {type(texts[bad[0]]).__name__}"
+                f"texts must be strings; item {bad[0]} is a {type(texts[bad[0]]).__name__} "
+                "(pass skip_bad=True to leave such items out)"
             )
+        if bad:
+            warn(f"left out {len(bad)} item(s) that are not strings: positions {bad[:5]}")
+            dropped = set(bad)
+            keep = [i for i in range(len(texts)) if i not in dropped]
+            texts = [texts[i] for i in keep]
+            labels = labels[keep] if labels is not None else None
         loader = SortedTextLoader(self.numericalize(texts), labels, bs or self.bs, self.pad_idx)
         return DataLoaders(loader, device=self.device).train
 

@@ -85,7 +85,7 @@ def test_every_loader_class_answers_the_contract(build, tmp_path: Path, mnist_ti
         assert dls.vocab == list(target.vocab) or dls.application == "text_lm"
         assert isinstance(target.needs_geometry, bool)
     params = list(inspect.signature(dls.test_dl).parameters)
-    assert params[:3] == ["items", "with_labels", "bs"], params
+    assert params[:4] == ["items", "with_labels", "bs", "skip_bad"], params
     assert "max_n" in inspect.signature(dls.show_batch).parameters
     assert list(inspect.signature(dls.show_results).parameters)[:3] == ["batch", "preds", "max_n"]
     batch = dls.one_batch("valid")

@@ -203,3 +203,27 @@ def test_unseen_categories_users_and_items_are_counted_in_a_warning() -> None:
         ratings.predict((999, 104))  # silent before
     with pytest.warns(UserWarning, match=r"2 user\(s\) \[998, 999\] and 1 item\(s\) \[1\]"):
         ratings.predict_batch([(998, 104), (999, 1), (3, 101)])
+
+
+def test_every_test_dl_takes_skip_bad(mnist_tiny: Path, tmp_path: Path) -> None:
+    from mentor.text import TextDataLoaders
+
+    dls = ImageDataLoaders.from_folder(mnist_tiny, valid="valid", bs=8, device="cpu")
+    good = sorted((mnist_tiny / "valid" / "7").glob("*.png"))[:3]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(good[0].read_bytes()[:60])
+    with pytest.raises(BadImageError, match="broken.png"):
+        list(dls.test_dl([good[0], broken]))
+    dl = dls.test_dl([good[0], broken, good[1], good[2]], skip_bad=True)
+    with pytest.warns(UserWarning, match=r"skipped 1 unreadable item\(s\): .*broken.png"):
+        batches = list(dl)
+    assert sum(len(b[0]) for b in batches) == 3
+
+    texts = TextDataLoaders.from_texts(["a good film", "a bad plot"] * 8, ["a fine cast"] * 4,
+                                       ["pos", "neg"] * 8, ["pos"] * 4, min_freq=1, bs=4,
+                                       device="cpu")  # fmt: skip
+    with pytest.raises(TypeError, match="item 1 is a int"):
+        texts.test_dl(["a good plot", 7])
+    with pytest.warns(UserWarning, match=r"left out 1 item\(s\) that are not strings"):
+        dl = texts.test_dl(["a good plot", 7, "a dull cast"], skip_bad=True)
+    assert sum(len(b[0]) for b in dl) == 2

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from mentor.core.seed import get_rng_state, set_rng_state
+from mentor.core.warn import warn
 from mentor.optim import set_hyper
 from mentor.train.callback import Callback, CancelFit, CancelValidate
 from mentor.train.recorder import LRSweep
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from mentor.train.learner import Learner
 
 SuggestFunc = Callable[[np.ndarray, np.ndarray], float]
+MEDIAN_OF = 5  # batch losses whose median must diverge too (one odd batch does not stop)
+MIN_POINTS = 10  # a sweep shorter than this cannot suggest anything
 
 
 class SuggestedLRs(NamedTuple):
@@ -37,8 +40,13 @@ class SuggestedLRs(NamedTuple):
 
 class LRFinder(Callback):
     """Raises the learning rate exponentially from `start_lr` to `end_lr` over `num_it`
-    batches, stops early when the smoothed loss passes 4x its minimum (`stop_div`) and skips
-    validation. `lr_find` runs it and puts the learner back as it was.
+    batches, stops early when the loss diverges (`stop_div`) and skips validation. `lr_find`
+    runs it and puts the learner back as it was.
+
+    Diverging: the smoothed loss is past 4x its minimum and so is the median of the last
+    five batch losses past 4x its own minimum. The median ignores the odd batch whose loss
+    is many times the others, which a trained model's near-zero loss shows at once (fastai's
+    rule, the smoothed loss alone, stops such a sweep after a batch or two).
     """
 
     order = 55  # after the Recorder, which reads the batch loss it watches
@@ -52,11 +60,11 @@ class LRFinder(Callback):
         if not 0 < start_lr < end_lr:
             raise ValueError(f"need 0 < start_lr < end_lr, got {start_lr} and {end_lr}")
         self.start_lr, self.end_lr, self.num_it, self.stop_div = start_lr, end_lr, num_it, stop_div
-        self.best_loss = math.inf
+        self.best_loss = self.best_median = math.inf
 
     def before_fit(self) -> None:
         """Start watching for divergence."""
-        self.best_loss = math.inf
+        self.best_loss = self.best_median = math.inf
 
     def before_batch(self) -> None:
         """Set the learning rate for this step of the sweep."""
@@ -65,11 +73,21 @@ class LRFinder(Callback):
 
     def after_batch(self) -> None:
         """Stop after `num_it` batches, or when the loss diverges."""
-        loss = self.learn.recorder.smooth_loss
-        self.best_loss = min(self.best_loss, loss)
-        diverged = not math.isfinite(loss) or loss > 4 * self.best_loss
+        recorder = self.learn.recorder
+        loss = recorder.smooth_loss  # reads the pending losses into recorder.losses
+        diverged = self._diverged(loss, recorder.losses[-MEDIAN_OF:])
         if self.learn.train_iter + 1 >= self.num_it or (self.stop_div and diverged):
             raise CancelFit()
+
+    def _diverged(self, smooth: float, recent: list[float]) -> bool:
+        if not math.isfinite(smooth) or not math.isfinite(recent[-1]):
+            return True
+        self.best_loss = min(self.best_loss, smooth)
+        if len(recent) < MEDIAN_OF:
+            return False
+        median = float(np.median(recent))
+        self.best_median = min(self.best_median, median)
+        return smooth > 4 * self.best_loss and median > 4 * self.best_median
 
     def before_validate(self) -> None:
         """The sweep needs no validation."""
@@ -110,6 +128,12 @@ def lr_find(
         learn.progress.show = shown
         _restore(learn, saved)
     lrs, losses = np.array(learn.recorder.lrs), np.array(learn.recorder.smooth_losses)
+    if 0 < len(lrs) < MIN_POINTS:
+        warn(
+            f"the learning-rate sweep stopped after {len(lrs)} batch(es) at lr {lrs[-1]:.2g}, "
+            "too few to suggest a learning rate; the suggestions below mean little. Try "
+            "lr_find(stop_div=False), a lower start_lr, or more training batches (a smaller bs)"
+        )
     found = {f.__name__: f(*trim_sweep(lrs, losses)) for f in funcs}
     fields = set(SuggestedLRs._fields) - {"other"}
     other = {k: v for k, v in found.items() if k not in fields}

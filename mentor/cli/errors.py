@@ -12,6 +12,8 @@ import traceback
 
 from PIL import Image, UnidentifiedImageError
 
+from mentor.data.errors import worker_message
+
 
 class CLIError(ValueError):
     """Bad input from the command line, reported as one line on stderr."""
@@ -37,7 +39,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 
 def message(err: BaseException) -> str:
     """One line for an error: its text without newlines (KeyError's quotes dropped)."""
-    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else worker_message(err)
     text = " ".join(text.split()) or type(err).__name__
     return text if not isinstance(err, UnidentifiedImageError) else f"not an image: {text}"
 

@@ -93,6 +93,13 @@ class CollabDataLoaders(DataLoaders):
         self.bs: int = train.bs
         self.valid_bs: int = valid.bs if valid is not None else 2 * train.bs
 
+    def describe(self) -> list[str]:
+        """The columns and the numbers of users and items."""
+        return [
+            f"users: {self.n_users - 1} in {self.user_name!r}, items: {self.n_items - 1} in "
+            f"{self.item_name!r}, ratings in {self.rating_name!r} (index 0: unknown)"
+        ]
+
     @property
     def n_users(self) -> int:
         """Number of user indices, the unknown one included."""

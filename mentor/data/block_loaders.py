@@ -124,6 +124,16 @@ class BlockDataLoaders(DataLoaders):
         """'vision' when the first input is an image, else 'datablock'."""
         return "vision" if self.block.kinds[0] == IMAGE else "datablock"
 
+    def describe(self) -> list[str]:
+        """The items per split, the blocks and the transforms."""
+        blocks = [type(b).__name__ for b in self.block.blocks]
+        return [
+            f"items: train {len(self.train_ds)}, valid {len(self.valid_ds)}",
+            f"blocks: {blocks} ({self.block.n_inp} input(s))",
+            f"item_tfms: {[type(t).__name__ for t in self.block.item_tfms]}",
+            f"batch_tfms: {[type(t).__name__ for t in self.block.batch_tfms]}",
+        ]
+
     def item_encoder(self) -> BlockEncoder:
         """The input blocks with the validation-time item and batch transforms."""
         block = self.block

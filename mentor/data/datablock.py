@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from mentor.data.blocks import TransformBlock, as_block
-from mentor.data.errors import BadItemError
+from mentor.data.errors import BadItemError, worker_message
 from mentor.data.splitters import RandomSplitter
 from mentor.data.transforms import ItemTransform, Kinds, ToTensor, apply_item_tfms
 
@@ -82,10 +82,18 @@ class SkippingLoader:
 
     def __iter__(self) -> Iterator[Any]:
         new: list[str] = []
-        for batch, skipped in self.loader:
-            new += [name for name in skipped if name not in self.skipped]
-            if batch is not None:
-                yield batch
+        batches = iter(self.loader)
+        try:
+            for batch, skipped in batches:
+                new += [name for name in skipped if name not in self.skipped]
+                if batch is not None:
+                    yield batch
+        except BadItemError as err:  # from a worker: its message holds the worker's traceback
+            raise type(err)(worker_message(err)) from None
+        finally:  # stop the workers now, not when the iterator is collected (maybe in a fork)
+            shutdown = getattr(batches, "_shutdown_workers", None)
+            if shutdown is not None:
+                shutdown()
         if new:
             self.skipped += new
             warnings.warn(

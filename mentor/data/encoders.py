@@ -134,8 +134,16 @@ class BlockEncoder:
         return apply_item_tfms(self.item_tfms, self._encoded(item), self.kinds, False)
 
     def encode_one(self, item: Any, device: torch.device) -> tuple[Tensor, ...]:
-        """The inputs of one item, a batch of one."""
-        return self.pipeline([part.unsqueeze(0).to(device) for part in self.sample(item)])
+        """The inputs of one item, a batch of one. A TypeError says when the blocks and
+        item transforms do not make a tensor of it (an item they cannot read)."""
+        parts = self.sample(item)
+        odd = [type(part).__name__ for part in parts if not isinstance(part, Tensor)]
+        if odd:
+            raise TypeError(
+                f"the input blocks and item transforms turn {type(item).__name__} items into "
+                f"{odd}, not tensors: pass a raw input they read (a file path for images)"
+            )
+        return self.pipeline([part.unsqueeze(0).to(device) for part in parts])
 
     def geometry(self, item: Any) -> InputGeometry | None:
         """Where the first input image lies in the item's raw image: two probe points (its

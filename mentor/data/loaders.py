@@ -130,6 +130,11 @@ class TargetBlock(Protocol):
         ...
 
 
+def _n_batches(loader: Iterable[Any]) -> str:
+    """`len(loader)` as text, '?' for an iterable without a length."""
+    return str(len(loader)) if isinstance(loader, Sized) else "?"
+
+
 class DataLoaders:
     """The training and validation loaders (and an optional test loader) on one device.
 
@@ -220,6 +225,27 @@ class DataLoaders:
         if valid is not None:
             valid_dl = TensorLoader(*(t.to(dev) for t in valid), bs=valid_bs or 2 * bs)
         return cls(train_dl, valid_dl, device=dev)
+
+    def __repr__(self) -> str:
+        """The splits' sizes, the batch size, the target and its classes, and what the
+        loader class adds (`describe`)."""
+        splits = ", ".join(
+            f"{name} {_n_batches(loader)} batches"
+            for name, loader in (("train", self.train), ("valid", self.valid))
+            if loader is not None
+        )
+        lines = [f"{type(self).__name__} ({self.application}) on {self.device}: {splits}"]
+        lines.append(f"  batch size: {self.bs} (valid {self.valid_bs})")
+        target = self.target_block
+        if target is not None:
+            vocab = self.vocab
+            shown = f": {vocab[:10]}{' ...' if len(vocab) > 10 else ''}" if vocab else ""
+            lines.append(f"  target: {type(target).__name__}, {self.c} output(s){shown}")
+        return "\n".join([*lines, *("  " + line for line in self.describe())])
+
+    def describe(self) -> list[str]:
+        """Lines about the data for `repr` (items, blocks, columns...); none by default."""
+        return []
 
     application = "custom"
     """What kind of data this is, for people ('vision', 'tabular', 'collab', 'text', ...)."""

@@ -120,7 +120,33 @@ def describe_model(learn: Any) -> dict[str, Any]:
             "its class in an importable module, or set learn.model_spec = {'factory': "
             "'mypkg.models:make_model', 'kwargs': {...}} before exporting"
         )
+    _check_rebuilds(learn.model, cls, f"{module}:{qualname}")
     return {"factory": f"{module}:{qualname}", "kwargs": {}}
+
+
+def _check_rebuilds(model: torch.nn.Module, cls: type, name: str) -> None:
+    """Refuse to describe `model` as `cls()` when `cls()` (built on the meta device, no
+    memory) does not have the same tensors: it was built with arguments export can't see."""
+    fix = (
+        f"set learn.model_spec = {{'factory': {name!r}, 'kwargs': {{...}}}} with the "
+        "arguments it was built with, before exporting"
+    )
+    try:
+        with torch.device("meta"):
+            rebuilt = cls().state_dict()
+    except TypeError as err:
+        raise ValueError(f"export would rebuild the model as {name}() but it needs arguments "
+                         f"({err}); {fix}") from None  # fmt: skip
+    state = model.state_dict()
+    differ = sorted(set(rebuilt) ^ set(state))
+    if differ:
+        raise ValueError(f"{name}() has other tensors than the model ({differ[:5]}); {fix}")
+    for key, tensor in state.items():
+        if rebuilt[key].shape != tensor.shape:
+            raise ValueError(
+                f"{name}() gives {key!r} the shape {list(rebuilt[key].shape)}, the model has "
+                f"{list(tensor.shape)}: it was built with other arguments; {fix}"
+            )
 
 
 def model_weights(model: torch.nn.Module) -> bytes:

@@ -162,7 +162,8 @@ def load_learner(
     learner's; `learn.model_spec` is the exported `model.json`.
 
     Args:
-        path: the file `learn.export` wrote. cpu: load on the CPU (True), else on the
+        path: the file `learn.export` wrote (a folder: its `export.mentor`, where
+            `learn.export()` writes by default). cpu: load on the CPU (True), else on the
             default device. trusted_modules: see `Predictor.load`.
 
     Example:

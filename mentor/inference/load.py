@@ -30,6 +30,7 @@ from mentor.inference.migrate import migrate_v1
 
 FORMAT = "mentor"
 FORMAT_VERSION = 2
+DEFAULT_NAME = "export.mentor"  # learn.export() with no path writes learn.path / this
 READS_VERSIONS = (1, 2)
 MEMBERS = ("meta.json", "model.json", "pipeline.json", "weights.safetensors")
 MAX_JSON_BYTES = 8 * 2**20  # a 60,000-token vocabulary and its tokenizer take under 1 MiB
@@ -59,8 +60,11 @@ CORRUPT_ZIP = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
 
 
 def read_exported(path: str | Path) -> ExportedModel:
-    """Open and check a `.mentor` file; see the module docstring for what is refused."""
+    """Open and check a `.mentor` file (a folder: its `export.mentor`, where `learn.export()`
+    writes); see the module docstring for what is refused."""
     file = Path(path)
+    if file.is_dir():
+        file = file / DEFAULT_NAME
     if not file.is_file():
         raise FileNotFoundError(f"model file {str(file)!r} does not exist; check the path")
     if not zipfile.is_zipfile(file):

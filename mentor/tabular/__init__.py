@@ -10,7 +10,7 @@ from mentor.core.lazy import attach
 if TYPE_CHECKING:
     from mentor.tabular.data import TabularData, TabularDataLoaders, TabularTestLoader
     from mentor.tabular.dates import add_datepart, add_elapsed_times, parse_dates
-    from mentor.tabular.learner import tabular_learner
+    from mentor.tabular.learner import tabular_config, tabular_learner
     from mentor.tabular.model import TabularModel, course_emb_sz_rule, emb_sz_rule, get_emb_sz
     from mentor.tabular.preprocess import (
         Categorify,
@@ -35,7 +35,7 @@ else:  # a type checker reads the imports above; Python loads each name on first
                 "add_elapsed_times",
                 "parse_dates",
             ),
-            "mentor.tabular.learner": ("tabular_learner",),
+            "mentor.tabular.learner": ("tabular_config", "tabular_learner"),
             "mentor.tabular.model": (
                 "TabularModel",
                 "course_emb_sz_rule",

@@ -182,6 +182,15 @@ class TabularDataLoaders(DataLoaders):
 
     application = "tabular"
 
+    def describe(self) -> list[str]:
+        """The columns and the procs."""
+        return [
+            f"cat_names: {self.cat_names}",
+            f"cont_names: {self.cont_names}",
+            f"y_names: {self.y_names}",
+            f"procs: {[type(p).__name__ for p in self.procs]}",
+        ]
+
     def item_encoder(self) -> TabularEncoder:
         """Rows through the fitted procs, for export and prediction."""
         return TabularEncoder(self.preprocessor)

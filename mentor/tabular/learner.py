@@ -13,9 +13,18 @@ from mentor.tabular.data import TabularDataLoaders
 from mentor.tabular.model import TabularModel, build_tabular_model, get_emb_sz
 from mentor.train.learner import Learner
 
-__all__ = ["tabular_learner"]
+__all__ = ["tabular_config", "tabular_learner"]
 
 _CONFIG_KEYS = ("ps", "embed_p", "use_bn", "bn_final", "bn_cont", "act_cls")
+
+
+def tabular_config(**options: Any) -> dict[str, Any]:
+    """`TabularModel` options for `tabular_learner(config=...)` (fastai's name): `ps`,
+    `embed_p`, `use_bn`, `bn_final`, `bn_cont`, `act_cls`; an unknown one is named."""
+    unknown = sorted(set(options) - set(_CONFIG_KEYS))
+    if unknown:
+        raise KeyError(f"config keys {unknown} are not TabularModel options {list(_CONFIG_KEYS)}")
+    return options
 
 
 def tabular_learner(
@@ -40,7 +49,8 @@ def tabular_learner(
         layers: hidden layer sizes ((200, 100)).
         emb_szs: widths overriding the rule for some columns, by column name (None).
         config: more `TabularModel` options: `ps`, `embed_p`, `use_bn`, `bn_final`,
-            `bn_cont`, `act_cls` (None: the defaults).
+            `bn_cont`, `act_cls` (None: the defaults); `tabular_config(...)` builds it. They
+            may also be given directly, as fastai users write them (`ps=[0.1], embed_p=0.04`).
         n_out: model outputs (default `dls.c`: classes, or regression targets).
         y_range: `(low, high)` bounds of the outputs, for regression (None).
         loss_func: the loss (default: cross-entropy for a category target, MSE for floats).
@@ -57,10 +67,12 @@ def tabular_learner(
             "build one with TabularDataLoaders.from_df(df, cat_names=..., cont_names=..., "
             "y_names=...)"
         )
-    options = dict(config or {})
-    unknown = sorted(set(options) - set(_CONFIG_KEYS))
-    if unknown:
-        raise KeyError(f"config keys {unknown} are not TabularModel options {list(_CONFIG_KEYS)}")
+    options = tabular_config(**(config or {}))
+    direct = {key: learner_kw.pop(key) for key in _CONFIG_KEYS if key in learner_kw}
+    twice = sorted(set(direct) & set(options))
+    if twice:
+        raise ValueError(f"{twice} given both directly and in config; give each once")
+    options.update(direct)
     sizes = get_emb_sz(dls.cardinalities, sz_dict=emb_szs)
     out_sz = n_out if n_out is not None else dls.c
     if out_sz < 1:

@@ -255,6 +255,14 @@ class TextDataLoaders(DataLoaders):
             return ("CrossEntropyLossFlat", {})
         return self.label_block.loss_spec
 
+    def describe(self) -> list[str]:
+        """The vocabulary, the tokenizer and the sequence length."""
+        return [
+            f"vocabulary: {len(self.text_vocab)} tokens; tokenizer: "
+            f"{type(self.tokenizer).__name__}; seq_len {self.seq_len}"
+            + (" (backwards)" if self.backwards else "")
+        ]
+
     # ----- using it -----
     @property
     def application(self) -> str:  # type: ignore[override]

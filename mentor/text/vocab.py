@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -86,6 +86,10 @@ class Vocab:
 
     def __contains__(self, token: object) -> bool:
         return token in self.stoi
+
+    def __iter__(self) -> Iterator[str]:
+        """The tokens in index order (`itos`)."""
+        return iter(self.itos)
 
     def numericalize(self, tokens: Sequence[str]) -> np.ndarray:
         """The int64 indices of `tokens` (0 for unknown tokens)."""

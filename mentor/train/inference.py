@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from mentor.core.device import split_batch, to_device
+from mentor.data.encoders import ItemEncoder
 from mentor.data.loaders import DataLoaders, DeviceLoader
 from mentor.train.losses import loss_activation, loss_decodes
 
@@ -107,21 +108,43 @@ def predict(learn: Learner, item: Any) -> tuple[Any, torch.Tensor, torch.Tensor]
         >>> label, index, probs = learn.predict("images/3/7463.png")
     """
     dls = learn.dls
+    encoder = _item_encoder(dls) if not isinstance(item, torch.Tensor) else None
     if isinstance(item, torch.Tensor):
         xb: tuple[Any, ...] = (item.unsqueeze(0),)
     else:
-        xb = _raw_item_inputs(dls, item)
+        xb = _raw_item_inputs(dls, encoder, item)
     with _eval_mode(learn.model), torch.inference_mode(), learn.autocast:
         out = learn.model(*to_device(xb, dls.device)).float()
     probs = loss_activation(learn.loss_func, out)
     decoded_tensor = loss_decodes(learn.loss_func, probs)[0].cpu()
-    target_block = dls.target_block
-    decoded = decoded_tensor if target_block is None else target_block.decode(decoded_tensor)
+    target = dls.target_block
+    if target is None:
+        decoded: Any = decoded_tensor
+    elif target.needs_geometry and encoder is not None:  # masks, points: on the raw image
+        decoded = target.decode_in_input(decoded_tensor, encoder.geometry(item))
+    else:
+        decoded = target.decode(decoded_tensor)
     return decoded, decoded_tensor, probs[0].cpu()
 
 
-def _raw_item_inputs(dls: DataLoaders, item: Any) -> tuple[Any, ...]:
-    """The model inputs for one raw item, through the data's test loader."""
+def _item_encoder(dls: DataLoaders) -> ItemEncoder | None:
+    """The data's encoder of raw items (what `Predictor` runs after export), if it has one."""
+    if type(dls).item_encoder is DataLoaders.item_encoder:
+        return None
+    return dls.item_encoder()
+
+
+def _raw_item_inputs(dls: DataLoaders, encoder: ItemEncoder | None, item: Any) -> tuple[Any, ...]:
+    """The model inputs for one raw item: through the data's item encoder (a path, bytes, a
+    PIL image or an array for images; a row; a text; a pair), else through `test_dl` (an
+    item as the data's getters read it, e.g. a row of the DataFrame an image block was
+    built from)."""
+    if encoder is not None:
+        try:
+            return encoder.encode_one(item, dls.device)
+        except TypeError:  # not a raw input of the blocks: try it as one of the data's items
+            if type(dls).test_dl is DataLoaders.test_dl:
+                raise
     if type(dls).test_dl is DataLoaders.test_dl:  # plain loaders: nothing encodes raw items
         raise TypeError(
             f"predict got a {type(item).__name__}, but the learner's data "

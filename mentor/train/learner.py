@@ -121,6 +121,22 @@ class Learner:
         self.progress = ProgressCallback()
         self.add_cbs([self.recorder, self.progress, TerminateOnNaN(), *(cbs or ())])
 
+    def __repr__(self) -> str:
+        """What fastai users look for: the data, the model and its size, the loss, the
+        optimizer, the metrics and callbacks."""
+        n_params = sum(p.numel() for p in self.model.parameters())
+        opt = getattr(self.opt_func, "__name__", type(self.opt_func).__name__)
+        return "\n".join([
+            f"Learner on {type(self.dls).__name__} ({self.dls.application})",
+            f"  model: {type(self.model).__name__}, {n_params:,} parameters, "
+            f"{len(self.layer_groups)} parameter group(s)",
+            f"  loss: {type(self.loss_func).__name__}; optimizer: {opt} (lr {self.lr:g}, "
+            f"wd {self.wd:g})",
+            f"  metrics: {[m.name for m in self.metrics]}",
+            f"  callbacks: {[type(cb).__name__ for cb in self.cbs]}",
+            f"  path: {str(self.path)!r} (models in {self.model_dir!r})",
+        ])  # fmt: skip
+
     # ----- callbacks -----
     def add_cbs(self, cbs: Iterable[Callback]) -> None:
         """Attach callbacks (kept sorted by `order`)."""
@@ -515,12 +531,14 @@ class Learner:
         load_learner_state(self, name, with_opt, strict)
         return self
 
-    def export(self, path: str | Path) -> Path:
-        """Write the model and its data pipeline to one `.mentor` file, without pickle; see
+    def export(self, path: str | Path | None = None) -> Path:
+        """Write the model and its data pipeline to one `.mentor` file, without pickle
+        (default `self.path / "export.mentor"`, as fastai's `export.pkl`); see
         `mentor.inference.export.export_learner`."""
         from mentor.inference.export import export_learner
+        from mentor.inference.load import DEFAULT_NAME
 
-        return export_learner(self, path)
+        return export_learner(self, self.path / DEFAULT_NAME if path is None else path)
 
     def export_onnx(
         self, path: str | Path, opset: int | None = None, check: bool = True, atol: float = 1e-4

@@ -106,13 +106,28 @@ class MaskBlock(TransformBlock):
 
 @register_spec
 class PointBlock(TransformBlock):
-    """Points (x, y) in pixels of their image, e.g. key points; `[n, 2]` in [-1, 1] in batches."""
+    """Points (x, y) in pixels of their image, e.g. key points; `[n, 2]` in [-1, 1] in batches.
+
+    Args:
+        n_out: the model's outputs, 2 per point (None: found from the first training item).
+    """
 
     loss_spec = ("MSELossFlat", {})
     needs_geometry = True
 
-    def __init__(self) -> None:
+    def __init__(self, n_out: int | None = None) -> None:
         super().__init__(POINTS)
+        self._n_out = n_out
+
+    def setup(self, raws: Sequence[Any]) -> None:
+        """Find the number of outputs (2 per point) from the first training item."""
+        if self._n_out is None and len(raws):
+            self._n_out = self.encode(raws[0]).numel()
+
+    @property
+    def n_out(self) -> int | None:
+        """Two outputs (x, y) per point."""
+        return self._n_out
 
     def decode_in_input(self, value: Any, geometry: Any) -> list[list[float]]:
         """Predicted points `[[x, y], ...]` in pixels of the raw image (in [-1, 1] of the
@@ -123,8 +138,8 @@ class PointBlock(TransformBlock):
         return geometry.to_pixels(points).tolist()
 
     def to_spec(self) -> dict[str, Any]:
-        """No settings."""
-        return {}
+        """The number of outputs."""
+        return {"n_out": self._n_out}
 
     def encode(self, raw: Any) -> torch.Tensor:
         """Points as a float `[n, 2]` tensor of pixel coordinates."""

@@ -12,6 +12,7 @@ that no geometric transform touched.
 from __future__ import annotations
 
 import os
+import re
 import struct
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,12 @@ class BadImageError(BadItemError):
 
 
 def _bad_image(name: object, err: BaseException) -> BadImageError:
+    if not isinstance(name, str | Path) or not str(name):  # bytes received, not a file
+        why = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", "the bytes", str(err))
+        return BadImageError(
+            f"the uploaded bytes are not an image ({type(err).__name__}: {why}); send the "
+            "whole file of a PNG, JPEG, WebP, BMP or other image PIL reads"
+        )
     return BadImageError(
         f"cannot decode image file {str(name)!r} ({type(err).__name__}: {err}); it is corrupt, "
         "truncated or not an image: run `verify_images(files)` to list such files, then remove "
@@ -58,9 +65,10 @@ def _open(path: str | Path) -> Image.Image:
     except (PermissionError, IsADirectoryError):
         raise
     except Image.DecompressionBombError as err:
+        what = f"image file {str(path)!r}" if isinstance(path, str | Path) else "the image"
         raise BadImageError(
-            f"image file {str(path)!r} is too large to decode safely ({err}); resize it, or "
-            "raise PIL.Image.MAX_IMAGE_PIXELS if you trust the file"
+            f"{what} is too large to decode safely ({err}); resize it, or raise "
+            "PIL.Image.MAX_IMAGE_PIXELS if you trust the file"
         ) from err
     except (UnidentifiedImageError, *_DECODE_ERRORS) as err:
         raise _bad_image(path, err) from err
@@ -115,7 +123,7 @@ def load_image(img: Image.Image) -> Image.Image:
     except BadImageError:
         raise
     except _DECODE_ERRORS as err:
-        raise _bad_image(getattr(img, "filename", None) or "<image in memory>", err) from err
+        raise _bad_image(getattr(img, "filename", None), err) from err
     return _eight_bit(img) if img.mode in WIDE_MODES else img
 
 

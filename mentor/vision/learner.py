@@ -25,6 +25,7 @@ from mentor.data.transforms import Normalize
 from mentor.train.callback import Callback
 from mentor.train.freeze import FixedBnStats
 from mentor.train.learner import Learner
+from mentor.vision.blocks import MaskBlock
 from mentor.vision.interpret import grad_cam
 from mentor.vision.models import MODEL_META
 from mentor.vision.models.head import build_vision_model, model_name
@@ -206,6 +207,14 @@ def vision_learner(
     """
     name = model_name(arch)
     meta = MODEL_META[name]
+    target = dls.target_block
+    if isinstance(target, MaskBlock):
+        raise ValueError(
+            "vision_learner builds a classifier (one prediction per image), but this data's "
+            "target is a MaskBlock (one class per pixel): segmentation needs a U-Net "
+            "(unet_learner, which mentor does not have yet); vision_learner would give "
+            f"{dls.c} outputs per image"
+        )
     n_out = n_out if n_out is not None else dls.c
     if n_out is None:
         raise ValueError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -212,3 +213,31 @@ def test_valley_ignores_a_noisy_dip_before_the_real_descent() -> None:
     picked = valley(lrs, losses)
     assert lrs[40] < picked < lrs[55]
     assert losses[list(lrs).index(picked)] <= 1.75
+
+
+@pytest.mark.parametrize("seed", [0, 3])  # seed 3: fastai's rule stopped after 2 batches
+def test_a_trained_model_whose_loss_is_near_zero_gets_a_whole_sweep(seed: int) -> None:
+    set_seed(seed)
+    x = torch.randn(1088, 8)
+    y = (x[:, 0] > 0).long()  # separable: the model gets its loss near zero ...
+    flipped = torch.randperm(1024)[:12]
+    y[flipped] = 1 - y[flipped]  # ... but many times higher in a batch with a flipped label
+    dls = DataLoaders.from_tensors((x[:1024], y[:1024]), (x[1024:], y[1024:]), bs=32, device="cpu")
+    learn = Learner(dls, nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 2)))
+    learn.progress.show = False
+    learn.fit_one_cycle(8, 3e-2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "too short" warning
+        found = learn.lr_find(show_plot=False)
+    n_recorded = len(learn.recorder.lrs)  # 2 batches and 1e-8 for every suggestion before
+    assert n_recorded > 50, n_recorded
+    assert max(learn.recorder.lrs) > 1e-2  # the sweep covers the useful range
+    assert all(1e-8 < lr < 10 for lr in found.as_dict().values())
+    losses = learn.recorder.smooth_losses
+    assert n_recorded == 100 or losses[-1] > 4 * min(losses)  # ran on until it diverged
+
+
+def test_a_sweep_too_short_to_suggest_anything_warns() -> None:
+    learn = make_learner()
+    with pytest.warns(UserWarning, match=r"stopped after 6 batch\(es\).*too few to suggest"):
+        learn.lr_find(num_it=6, show_plot=False)

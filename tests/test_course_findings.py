@@ -208,3 +208,35 @@ def test_a_bad_image_with_workers_is_one_clear_error_and_the_workers_stop(
     assert text.startswith("cannot decode image file") and "bad.png" in text, text
     assert "Traceback" not in text and message(caught.value) == text
     assert multiprocessing.active_children() == []  # shut down, not left to a collector
+
+
+# ----- 10. image-to-image data: show_batch and show_results -----
+
+
+def test_image_to_image_data_shows_input_target_and_prediction_side_by_side(
+    mnist_tiny: Path, tmp_path: Path
+) -> None:
+    from mentor.data.items import get_image_files
+    from mentor.data.transforms import Normalize, imagenet_stats
+    from mentor.vision.augment import aug_transforms
+
+    folder = tiny_folder(mnist_tiny, tmp_path / "digits", n_train=4, n_valid=4)
+    tfms = [*aug_transforms(), Normalize.from_stats(*imagenet_stats)]
+    block = DataBlock(blocks=(ImageBlock, ImageBlock), get_items=get_image_files,
+                      get_y=lambda p: p, splitter=RandomSplitter(0.5, seed=0),
+                      item_tfms=Resize(32), batch_tfms=tfms)  # fmt: skip
+    dls = block.dataloaders(folder, bs=4, num_workers=0, device="cpu")
+    shown, target = dls.decode_batch(dls.one_batch())[0]
+    assert shown.dtype == torch.uint8 and 0 < shown.float().mean() < 255  # all white before
+    assert torch.equal(shown, target)  # the augmentation moved both alike
+    fig = dls.show_batch(max_n=3, fname=tmp_path / "batch.png")
+    assert len(fig.axes) == 6  # each item's input beside its target, not one over the other
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["input", "target"]
+    learn = Learner(dls, nn.Conv2d(3, 3, 1), loss_func=nn.MSELoss())
+    with torch.no_grad():  # the identity: the prediction is the target
+        learn.model.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+        learn.model.bias.zero_()
+    fig = learn.show_results(max_n=2)
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["input", "target", "prediction"]
+    drawn = [np.asarray(ax.get_images()[0].get_array()) for ax in fig.axes[:3]]
+    assert np.abs(drawn[2].astype(int) - drawn[1].astype(int)).max() <= 1  # decoded alike

@@ -212,13 +212,20 @@ class BlockDataLoaders(DataLoaders):
 
         batch = self._unique_batch(max_n) if unique else self.one_batch()
         items = self.decode_batch(batch)[:max_n]
-        ncols = ncols or math.ceil(math.sqrt(len(items)))
-        nrows = nrows or math.ceil(len(items) / ncols)
+        panels = self._panels()
+        if len(panels) > 1:  # image to image: one row per item, its images side by side
+            ncols, nrows = len(panels), len(items)
+        else:
+            ncols = ncols or math.ceil(math.sqrt(len(items)))
+            nrows = nrows or math.ceil(len(items) / ncols)
         fig, axes = plt.subplots(nrows, ncols, figsize=figsize or (3 * ncols, 3 * nrows))
         axes_list = list(getattr(axes, "flat", [axes]))
-        for ax, item in zip(axes_list, items):
+        for i, item in enumerate(items):
+            if len(panels) > 1:
+                self._show_panels(item, axes_list[i * ncols : (i + 1) * ncols], panels, i == 0)
+                continue
             for part, block in zip(item, self.block.blocks):
-                block.show(part, ax)
+                block.show(part, axes_list[i])
         for ax in axes_list:
             ax.axis("off")
         fig.tight_layout()
@@ -246,6 +253,8 @@ class BlockDataLoaders(DataLoaders):
 
         items = self.decode_batch(batch, train=False)[:max_n]
         n_inp, target = self.block.n_inp, self.target_block
+        if target is not None and target.kind == IMAGE:  # image to image
+            return self._show_image_results(batch, preds, items, figsize, fname)
         spatial = target is not None and target.needs_geometry
         ncols = 2 if spatial else min(3, len(items))
         nrows = len(items) if spatial else math.ceil(len(items) / ncols)
@@ -265,6 +274,53 @@ class BlockDataLoaders(DataLoaders):
                 ax.set_title(" / ".join(shown), fontsize=9)
         for ax in axes_list:
             ax.axis("off")
+        fig.tight_layout()
+        if fname is not None:
+            fig.savefig(fname, dpi=80)
+        return fig
+
+    def _panels(self) -> list[int]:
+        """The parts drawn as pictures of their own: the images."""
+        return [i for i, kind in enumerate(self.block.kinds) if kind == IMAGE]
+
+    def _show_panels(
+        self, item: Sequence[Any], axes: Sequence[Any], panels: Sequence[int], titled: bool
+    ) -> None:
+        """Each image of `item` on its own axes; other parts over the first image."""
+        n_inp = self.block.n_inp
+        for ax, index in zip(axes, panels):
+            self.block.blocks[index].show(item[index], ax)
+            if titled:
+                ax.set_title("input" if index < n_inp else "target", fontsize=9)
+        for index, (part, block) in enumerate(zip(item, self.block.blocks)):
+            if index not in panels:
+                block.show(part, axes[0])
+
+    def _show_image_results(
+        self,
+        batch: Sequence[Any],
+        preds: Sequence[Any],
+        items: Sequence[Sequence[Any]],
+        figsize: tuple[float, float] | None,
+        fname: str | Path | None,
+    ) -> Figure:
+        """Input, target and prediction side by side, one row per item; the predictions are
+        decoded like the targets (the batch transforms undone)."""
+        import matplotlib.pyplot as plt
+
+        n_inp, target = self.block.n_inp, self.target_block
+        n = len(items)
+        predicted = torch.stack([torch.as_tensor(p) for p in preds[:n]])
+        shown = [part[:n] for part in batch[:n_inp]]
+        decoded = self.decode_batch([*shown, predicted.to(shown[0].device)], train=False)
+        fig, axes = plt.subplots(n, 3, figsize=figsize or (9, 3 * n), squeeze=False)
+        for row, (item, out) in enumerate(zip(items, decoded)):
+            values = [item[0], item[n_inp], out[n_inp]]
+            for ax, value, name in zip(axes[row], values, ("input", "target", "prediction")):
+                (self.block.blocks[0] if name == "input" else target).show(value, ax)
+                ax.axis("off")
+                if row == 0:
+                    ax.set_title(name, fontsize=9)
         fig.tight_layout()
         if fname is not None:
             fig.savefig(fname, dpi=80)

@@ -120,9 +120,12 @@ class IntToFloat(InitSpec, BatchTransform):
         return out
 
     def decode(self, batch: list[Any], kinds: Kinds) -> list[Any]:
-        """Images back to uint8 for display."""
+        """Images back to uint8 for display (once: every ImageBlock of an image-to-image
+        DataBlock brings its own IntToFloat, and the second must leave uint8 parts as they are)."""
         return [
-            (part.clamp(0, 1) * 255).round().to(torch.uint8) if kind == IMAGE else part
+            (part.clamp(0, 1) * 255).round().to(torch.uint8)
+            if kind == IMAGE and part.is_floating_point()
+            else part
             for part, kind in zip(batch, kinds)
         ]
 

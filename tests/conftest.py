@@ -63,3 +63,25 @@ def imdb_texts() -> pd.DataFrame:
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     """Run each test in a fresh folder, so nothing (models, plots) is written into the repo."""
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reaches the internet: downloads are refused (`MENTOR_OFFLINE`), except in the
+    download tests, which lift it and fetch from a server of their own on 127.0.0.1."""
+    monkeypatch.setenv("MENTOR_OFFLINE", "1")
+
+
+@pytest.fixture
+def file_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """A web server of the test's own on 127.0.0.1 (see `tests/fileserver.py`); downloads
+    are allowed, bypass any proxy, and land in a fresh MENTOR_HOME (`tmp_path / "home"`)."""
+    from tests.fileserver import FileServer
+
+    monkeypatch.delenv("MENTOR_OFFLINE", raising=False)
+    monkeypatch.delenv("MENTOR_WEIGHTS_URL", raising=False)
+    monkeypatch.setenv("MENTOR_HOME", str(tmp_path / "home"))
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+    with FileServer() as server:
+        yield server

@@ -1,4 +1,4 @@
-"""Where mentor finds the shared data sets."""
+"""Where mentor finds the shared data sets, and the folder it keeps its own files in."""
 
 from __future__ import annotations
 
@@ -12,10 +12,21 @@ def data_path(name: str = "") -> Path:
 
     Raises FileNotFoundError naming the folder and the variable to set when it is missing.
     """
-    root = Path(os.environ.get("MENTOR_DATA", "../shared/data")).expanduser().resolve()
-    path = root / name
+    path = data_root() / name
     if not path.exists():
         raise FileNotFoundError(
             f"data {str(path)!r} not found; set MENTOR_DATA to the folder that holds the data sets"
         )
     return path
+
+
+def data_root() -> Path:
+    """The shared data folder, `$MENTOR_DATA` (default `../shared/data`), absolute; it may
+    not exist (`data_path` checks)."""
+    return Path(os.environ.get("MENTOR_DATA", "../shared/data")).expanduser().resolve()
+
+
+def mentor_home() -> Path:
+    """mentor's own folder for downloads and caches: `$MENTOR_HOME`, default `~/.cache/mentor`
+    (data sets in `data/`, their archives in `archive/`, pretrained weights in `weights/`)."""
+    return Path(os.environ.get("MENTOR_HOME", "~/.cache/mentor")).expanduser()

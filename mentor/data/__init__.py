@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         ToTensor,
         imagenet_stats,
     )
+    from mentor.data.urls import URLs
 else:  # a type checker reads the imports above; Python loads each name on first use
     __getattr__, __dir__, __all__ = attach(
         __name__,
@@ -83,6 +84,7 @@ else:  # a type checker reads the imports above; Python loads each name on first
                 "RandomSplitter",
                 "TrainTestSplitter",
             ),
+            "mentor.data.urls": ("URLs",),
             "mentor.data.transforms": (
                 "BatchTransform",
                 "IntToFloat",
@@ -105,5 +107,6 @@ else:  # a type checker reads the imports above; Python loads each name on first
             "loaders",
             "splitters",
             "transforms",
+            "urls",
         ),
     )

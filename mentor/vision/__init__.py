@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     )
     from mentor.vision.blocks import ImageBlock, MaskBlock, PointBlock
     from mentor.vision.data import ImageDataLoaders, image_stats
+    from mentor.vision.download import ImageDownloads, download_images
     from mentor.vision.image import (
         BadImageError,
         ConvertMode,
@@ -55,6 +56,7 @@ else:  # a type checker reads the imports above; Python loads each name on first
             ),
             "mentor.vision.blocks": ("ImageBlock", "MaskBlock", "PointBlock"),
             "mentor.vision.data": ("ImageDataLoaders", "image_stats"),
+            "mentor.vision.download": ("ImageDownloads", "download_images"),
             "mentor.vision.image": (
                 "BadImageError",
                 "ConvertMode",
@@ -95,6 +97,7 @@ else:  # a type checker reads the imports above; Python loads each name on first
         submodules=(
             "augment",
             "data",
+            "download",
             "image",
             "interpret",
             "learner",

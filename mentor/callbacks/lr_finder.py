@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 SuggestFunc = Callable[[np.ndarray, np.ndarray], float]
 MEDIAN_OF = 5  # batch losses whose median must diverge too (one odd batch does not stop)
 MIN_POINTS = 10  # a sweep shorter than this cannot suggest anything
+FLAT_DROP = 0.1  # a descent by less than this share of the loss is noise: no descent
+RISEN = 1.25  # where a flat sweep's loss has risen this much, the rate is too high
 
 
 class SuggestedLRs(NamedTuple):
@@ -165,6 +167,18 @@ def descent(losses: np.ndarray) -> tuple[int, int]:
     return int(np.argmax(losses[: lowest + 1])), lowest
 
 
+def _before_the_rise(lrs: np.ndarray, losses: np.ndarray, top: int, lowest: int) -> float | None:
+    """For a sweep without a real descent (a trained model's: flat, then rising), a tenth of
+    the rate where the loss has risen a quarter above its lowest: the plateau's fast end with
+    a margin, rather than a tenth of the first rate of the sweep. None when the loss does
+    descend (by more than a tenth)."""
+    if losses[top] - losses[lowest] > FLAT_DROP * losses[lowest]:
+        return None
+    rising = np.nonzero(losses[lowest:] > RISEN * losses[lowest])[0]
+    edge = lowest + int(rising[0]) if len(rising) else len(lrs) - 1
+    return float(lrs[edge] / 10)
+
+
 def minimum(lrs: np.ndarray, losses: np.ndarray) -> float:
     """A tenth of the learning rate at the lowest loss (the lowest loss is already too fast)."""
     return float(lrs[int(np.argmin(losses))] / 10)
@@ -173,8 +187,9 @@ def minimum(lrs: np.ndarray, losses: np.ndarray) -> float:
 def steep(lrs: np.ndarray, losses: np.ndarray) -> float:
     """The learning rate where the loss falls fastest against log(lr), within the descent."""
     top, lowest = descent(losses)
-    if lowest - top < 2:
-        return float(lrs[lowest] / 10)
+    flat = _before_the_rise(lrs, losses, top, lowest)
+    if flat is not None or lowest - top < 2:
+        return flat if flat is not None else float(lrs[lowest] / 10)
     slope = np.gradient(losses[top : lowest + 1], np.log(lrs[top : lowest + 1]))
     return float(lrs[top + int(np.argmin(slope))])
 
@@ -185,8 +200,9 @@ def valley(lrs: np.ndarray, losses: np.ndarray) -> float:
     minimum. "For good": from the last point above halfway, so that a noisy plateau dipping
     below halfway long before the real descent (collaborative filtering's) is not taken."""
     top, lowest = descent(losses)
-    if lowest == top:
-        return float(lrs[lowest] / 10)
+    flat = _before_the_rise(lrs, losses, top, lowest)
+    if flat is not None:
+        return flat
     halfway = losses[lowest] + 0.5 * (losses[top] - losses[lowest])
     above = np.nonzero(losses[top : lowest + 1] > halfway)[0]
     return float(lrs[top + int(above[-1]) + 1])
@@ -196,8 +212,9 @@ def slide(lrs: np.ndarray, losses: np.ndarray, margin: float = 0.1) -> float:
     """Slide back from the minimum to the last learning rate whose loss is still `margin` of
     the drop above the minimum: the most aggressive choice that is not yet at the edge."""
     top, lowest = descent(losses)
-    if lowest == top:
-        return float(lrs[lowest] / 10)
+    flat = _before_the_rise(lrs, losses, top, lowest)
+    if flat is not None:
+        return flat
     level = losses[lowest] + margin * (losses[top] - losses[lowest])
     above = np.nonzero(losses[top:lowest] >= level)[0]
     return float(lrs[top + int(above[-1])])

@@ -183,8 +183,9 @@ def test_slide_is_below_the_minimum_but_past_the_valley() -> None:
 
 def test_suggestions_on_a_curve_without_descent() -> None:
     rising = np.linspace(1.0, 3.0, len(LRS))
+    edge = LRS[int(np.argmax(rising > 1.25))]  # risen a quarter: already too fast
     for func in (valley, steep, slide):
-        assert func(LRS, rising) == pytest.approx(LRS[0] / 10)
+        assert func(LRS, rising) == pytest.approx(edge / 10)
     assert minimum(LRS, rising) == pytest.approx(LRS[0] / 10)
 
 
@@ -241,3 +242,17 @@ def test_a_sweep_too_short_to_suggest_anything_warns() -> None:
     learn = make_learner()
     with pytest.warns(UserWarning, match=r"stopped after 6 batch\(es\).*too few to suggest"):
         learn.lr_find(num_it=6, show_plot=False)
+
+
+def test_a_flat_then_rising_sweep_suggests_a_tenth_of_where_the_loss_rises() -> None:
+    # a trained, unfrozen model: the loss is flat (with noise) until the rate is too high
+    lrs = np.logspace(-7, 1, 80)
+    rng = np.random.default_rng(0)
+    losses = 0.2 + 0.002 * rng.standard_normal(80)
+    losses[0] = 0.18  # the lowest point is the first: no descent at all
+    losses[50:] = 0.2 * np.exp(np.linspace(0, 3, 30))  # rises from lrs[50] (about 1e-2)
+    edge = lrs[int(np.argmax(losses > 1.25 * 0.18))]  # a quarter above the lowest
+    for suggest in (valley, slide, steep):
+        assert suggest(lrs, losses) == pytest.approx(edge / 10), suggest.__name__
+    descending = np.linspace(2.0, 0.5, 80)  # a real descent keeps the usual rules
+    assert valley(lrs, descending) >= lrs[40]  # halfway down

@@ -32,7 +32,7 @@ from mentor.text.models import (
     get_text_classifier,
 )
 from mentor.text.models.lm_tools import BACKWARD_PROMPT, prompt_ids
-from mentor.text.pretrained import load_lm_weights
+from mentor.text.pretrained import LMWeights, load_lm_weights
 from mentor.train.callback import Callback
 from mentor.train.learner import Learner
 from mentor.train.metrics import Perplexity, accuracy
@@ -133,15 +133,17 @@ def language_model_learner(
         config: AWD-LSTM settings over `awd_lstm_lm_config` (dropouts, sizes). size: a
             preset of `AWD_LSTM_SIZES`: 'small' (embedding 128, hidden 384, 2 layers; the
             default, sized for CPUs), 'tiny', or 'default' (the paper's 400/1152/3).
-        drop_mult: scales every dropout (1.0). pretrained: load weights from
-            `pretrained_fnames` = (weights file, vocabulary file) or the weights folder (see
-            `mentor.text.pretrained`); the sizes then come from the file.
+        drop_mult: scales every dropout (1.0). pretrained: start from fastai's WikiText-103
+            model (forward, or backward for `backwards` data), downloaded once into
+            `$MENTOR_HOME/weights`, or from `pretrained_fnames` = (weights file, vocabulary
+            file) (see `mentor.text.pretrained`); the sizes then come from the file, and the
+            learner starts frozen but for the embedding and decoder.
         metrics: default `[accuracy, Perplexity()]`. clip: gradient-norm clipping (0.25;
             None: off). alpha, beta: AR and TAR weights (AWD-LSTM only).
         learner_kw: passed on to `Learner` (lr, wd, cbs, path, ...).
 
     Example:
-        >>> learn = language_model_learner(dls_lm, AWD_LSTM, drop_mult=0.3)
+        >>> learn = language_model_learner(dls_lm, AWD_LSTM, drop_mult=0.3, pretrained=True)
         >>> learn.fit_one_cycle(1, 2e-2)
     """
     _check_data(dls, is_lm=True)
@@ -149,7 +151,7 @@ def language_model_learner(
     cbs: list[Callback] = [ModelResetter()]
     splitter = None
     if arch is AWD_LSTM:
-        weights = load_lm_weights(dls.text_vocab.itos, pretrained_fnames) if pretrained else None
+        weights = _pretrained(dls, pretrained, pretrained_fnames)
         sizes = weights.sizes if weights is not None else AWD_LSTM_SIZES[_size(size)]
         lm = get_language_model(vocab_sz, {**sizes, **(config or {})}, drop_mult)
         if weights is not None:
@@ -192,6 +194,8 @@ def text_classifier_learner(
     lin_ftrs: Sequence[int] | None = None,
     ps: Sequence[float] | None = None,
     max_len: int | None = 72 * 20,
+    pretrained: bool = False,
+    pretrained_fnames: Sequence[str | Path] | None = None,
     metrics: Sequence[Any] | Any = None,
     clip: float | None = 0.25,
     alpha: float = 2.0,
@@ -208,7 +212,10 @@ def text_classifier_learner(
             `language_model_learner` (use the same as the language model's).
         drop_mult: scales every dropout (0.5). lin_ftrs: hidden sizes of the head ([50]).
         ps: the head's dropouts. max_len: only the last `max_len` tokens of a text are
-            pooled (1440; None: all). metrics: default `accuracy` (single label).
+            pooled (1440; None: all). pretrained, pretrained_fnames: start the encoder from
+            pretrained language-model weights, as `language_model_learner` does (frozen but
+            for the head); usually you `load_encoder` your fine-tuned one instead.
+            metrics: default `accuracy` (single label).
         clip, alpha, beta: as for `language_model_learner`.
 
     Example:
@@ -224,13 +231,20 @@ def text_classifier_learner(
     n_class = dls.c
     if n_class is None:
         raise ValueError("the data has no classes; build it with labels")
+    weights = _pretrained(dls, pretrained, pretrained_fnames)
+    sizes = weights.sizes if weights is not None else AWD_LSTM_SIZES[_size(size)]
     spec: dict[str, Any] = {
         "vocab_sz": len(dls.text_vocab), "n_class": n_class, "seq_len": seq_len,
-        "config": {**AWD_LSTM_SIZES[_size(size)], **(config or {})}, "drop_mult": drop_mult,
+        "config": {**sizes, **(config or {})}, "drop_mult": drop_mult,
         "lin_ftrs": None if lin_ftrs is None else list(lin_ftrs),
         "ps": None if ps is None else list(ps), "pad_idx": dls.pad_idx, "max_len": max_len,
     }  # fmt: skip
     model: SequentialRNN = get_text_classifier(**spec)
+    if weights is not None:  # the language model's encoder: its keys after "0."
+        sentence_encoder = model[0]
+        assert isinstance(sentence_encoder, SentenceEncoder)
+        encoder = {k[2:]: v for k, v in weights.state_dict.items() if k.startswith("0.")}
+        sentence_encoder.module.load_state_dict(encoder)
     cbs: list[Callback] = [ModelResetter(), RNNRegularizer(model[0], None, alpha, beta)]
     if clip:
         cbs.append(GradientClip(clip))
@@ -241,7 +255,16 @@ def text_classifier_learner(
         dls, model, splitter=awd_lstm_clas_split, metrics=metrics, cbs=learn_cbs, **learner_kw
     )
     learn.model_spec = {"factory": spec_name(get_text_classifier), "kwargs": spec}
+    if weights is not None:
+        learn.freeze()
     return learn
+
+
+def _pretrained(
+    dls: TextDataLoaders, pretrained: bool, fnames: Sequence[str | Path] | None
+) -> LMWeights | None:
+    """The pretrained weights for the data's vocabulary and direction, when asked for."""
+    return load_lm_weights(dls.text_vocab.itos, fnames, dls.backwards) if pretrained else None
 
 
 def _size(size: str) -> str:

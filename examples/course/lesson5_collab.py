@@ -23,7 +23,6 @@ Run with `python -m examples.course.lesson5_collab`.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import sys
 import time
@@ -37,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from examples.collab import load_ratings
+from examples.course import lesson_main
 from mentor.collab import CollabDataLoaders, EmbeddingDotBias, collab_learner, item_factor_pca
 from mentor.core.paths import data_path
 from mentor.core.seed import set_seed
@@ -200,31 +200,6 @@ def shortfalls(found: dict[str, float], quick: bool) -> list[str]:
         "the two steps differ": found["step_difference"] > 1e-6,
     }
     return [what for what, missed in checks.items() if missed]
-
-
-def lesson_main(
-    doc: str | None,
-    argv: list[str] | None,
-    run: Callable[[bool, Path | None], dict[str, float]],
-    shortfalls: Callable[[dict[str, float], bool], list[str]],
-    out: str | None = None,
-) -> int:
-    """The command line of a lesson script (lessons 5 to 7 share it): `--quick`,
-    `--threads` and, for a lesson that draws figures, `--out` (default `out`); prints the
-    figures `run` measured, then PASS or what missed its floor; 1 when something missed."""
-    parser = argparse.ArgumentParser(description=doc)
-    parser.add_argument("--quick", action="store_true", help="the seconds-long version")
-    if out is not None:
-        parser.add_argument("--out", type=Path, default=Path(out), help="figures")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    found = run(args.quick, args.out if out is not None else None)
-    print(", ".join(f"{k}={v:.4g}" for k, v in found.items()))
-    missed = shortfalls(found, args.quick)
-    print("PASS" if not missed else f"MISS: {'; '.join(missed)}")
-    return 1 if missed else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from examples.bike_sharing import load_dls
-from examples.course.lesson5_collab import lesson_main
+from examples.course import lesson_main
 from mentor.callbacks.hooks import hook_output
 from mentor.core.seed import set_seed
 from mentor.data.external import untar_data

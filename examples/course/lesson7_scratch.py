@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from examples import mnist_xresnet
-from examples.course.lesson5_collab import lesson_main
+from examples.course import lesson_main
 from mentor.core.seed import set_seed
 from mentor.data.external import untar_data
 from mentor.text import ModelResetter, TextDataLoaders, read_text_files

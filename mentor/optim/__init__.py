@@ -17,6 +17,7 @@ from mentor.optim.optimizers import (
     ParamsT,
     RMSProp,
     get_hyper,
+    has_hyper,
     n_layer_groups,
     set_hyper,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "freeze_to",
     "frozen_bn_modules",
     "get_hyper",
+    "has_hyper",
     "lr_per_group",
     "n_layer_groups",
     "norm_and_bias_params",

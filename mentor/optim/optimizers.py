@@ -165,6 +165,15 @@ def _torch_key(opt: torch.optim.Optimizer, name: str) -> tuple[str, int | None]:
     )
 
 
+def has_hyper(opt: torch.optim.Optimizer, name: str) -> bool:
+    """Whether `opt` has hyper-parameter `name` (e.g. a plain SGD step has no 'mom')."""
+    try:
+        _torch_key(opt, name)
+    except ValueError:
+        return False
+    return True
+
+
 def _read(group: dict[str, Any], key: str, index: int | None) -> float:
     value = group[key] if index is None else group[key][index]
     return float(value)

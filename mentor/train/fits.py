@@ -10,6 +10,7 @@ import numpy as np
 
 from mentor.optim import (
     flat_cos_lr,
+    has_hyper,
     lr_per_group,
     one_cycle_lr,
     one_cycle_mom,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from mentor.train.learner import Learner
 
 Schedule = Callable[[float], Any]
+DEFAULT_MOMS = (0.95, 0.85, 0.95)  # one-cycle momentum: start, middle, end
 
 
 class ParamScheduler(Callback):
@@ -32,6 +34,8 @@ class ParamScheduler(Callback):
     Args:
         scheds: hyper-parameter name ('lr', 'mom', 'sqr_mom', 'wd', 'eps') -> schedule. A
             schedule returns one value or one per parameter group.
+        optional: names scheduled only when the optimizer has them (fit_one_cycle's
+            default momentum, for an optimizer of your own without momentum).
 
     Example:
         >>> learn.fit(3, cbs=[ParamScheduler({"lr": sched_cos(1e-2, 1e-4)})])
@@ -40,9 +44,9 @@ class ParamScheduler(Callback):
     order = 10
     run_valid = False
 
-    def __init__(self, scheds: dict[str, Schedule]) -> None:
+    def __init__(self, scheds: dict[str, Schedule], optional: Sequence[str] = ()) -> None:
         super().__init__()
-        self.scheds = scheds
+        self.scheds, self.optional = scheds, tuple(optional)
         self.total = 0
 
     def before_fit(self) -> None:
@@ -54,6 +58,8 @@ class ParamScheduler(Callback):
                 "length; give it a __len__ or use fit() with a constant learning rate"
             )
         self.total = learn.n_epoch * learn.n_iter
+        missing = [n for n in self.optional if n in self.scheds and not has_hyper(learn.opt, n)]
+        self.scheds = {n: s for n, s in self.scheds.items() if n not in missing}
 
     def before_batch(self) -> None:
         """Apply every schedule at the current position."""
@@ -84,7 +90,7 @@ def fit_one_cycle(
     div: float = 25.0,
     div_final: float = 1e5,
     pct_start: float = 0.25,
-    moms: tuple[float, float, float] | None = (0.95, 0.85, 0.95),
+    moms: tuple[float, float, float] | None = DEFAULT_MOMS,
     wd: float | None = None,
     cbs: Sequence[Callback] | None = None,
     **fit_kw: Any,
@@ -95,14 +101,16 @@ def fit_one_cycle(
 
     Args:
         lr_max: a float, one per parameter group, or `slice(hi)` / `slice(lo, hi)`
-            (default `learn.lr`). moms: None leaves momentum alone.
+            (default `learn.lr`). moms: None leaves momentum alone; the default is skipped
+            for an optimizer without momentum (a plain SGD step of your own).
         **fit_kw: `reset_opt`, `checkpoint_every`, `resume_from` (see `Learner.fit`).
     """
     lrs = _group_lrs(learn, lr_max)
     scheds: dict[str, Schedule] = {"lr": one_cycle_lr(lrs, div, div_final, pct_start)}
     if moms is not None:
         scheds["mom"] = one_cycle_mom(moms, pct_start)
-    learn.fit(n_epoch, lrs, wd, [ParamScheduler(scheds), *(cbs or ())], **fit_kw)
+    optional = ("mom",) if moms == DEFAULT_MOMS else ()
+    learn.fit(n_epoch, lrs, wd, [ParamScheduler(scheds, optional), *(cbs or ())], **fit_kw)
 
 
 def fit_sgdr(

@@ -311,3 +311,26 @@ def test_fine_tune_leaves_out_a_fit_of_no_epochs(
     learn = make_learner(model=model, splitter=splitter, cbs=[per_fit])
     learn.fine_tune(epochs, 1e-2, freeze_epochs=freeze_epochs)
     assert per_fit.frozen == fits and len(learn.recorder.fits) == len(fits)
+
+
+class PlainStep(torch.optim.Optimizer):
+    """An optimizer of a user's own, without momentum (lesson 5 writes one)."""
+
+    def __init__(self, params, lr: float = 0.1) -> None:
+        super().__init__(params, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self, closure=None):  # noqa: ANN001, ANN201 (torch's signature)
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.add_(p.grad, alpha=-group["lr"])
+
+
+def test_fit_one_cycle_skips_the_default_momentum_for_an_optimizer_without_one() -> None:
+    learn = make_learner(opt_func=PlainStep)
+    before = [p.clone() for p in learn.model.parameters()]
+    learn.fit_one_cycle(1, 0.1)  # a ValueError about 'mom' before
+    assert any(not torch.equal(a, b) for a, b in zip(before, learn.model.parameters()))
+    with pytest.raises(ValueError, match="PlainStep has no hyper-parameter 'mom'"):
+        learn.fit_one_cycle(1, 0.1, moms=(0.9, 0.8, 0.9))  # asked for: still an error

@@ -12,9 +12,10 @@ church) from `$MENTOR_DATA`; two URLs in each list are broken on purpose (a miss
 file that is not an image) to show what the download skips. `--urls-dir DIR` uses your own
 `urls_<class>.txt` files instead.
 
-Floors: every good URL saved and every broken one skipped; 90% accuracy of the loaded model on
-held-out images it never saw (measured: 100% of 30 in about 40 s on 2 cores; quick: 3 x 24
-images at 64 px, 100% in 6 s). Run with `python -m examples.course.lesson2_own_data`.
+Floors: 90% accuracy of the loaded model on held-out images it never saw (the tests also
+check that every good URL was saved and every broken one skipped). Measured: 180 images
+saved, 6 URLs skipped, 100% of 30 held-out images in 11 s on 2 cores (128 px); quick (3 x
+24 images at 96 px): 100% of 18 in 3 s. Run with `python -m examples.course.lesson2_own_data`.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
         aug_transforms,
     )
     from mentor.vision.blocks import ImageBlock, MaskBlock, PointBlock
-    from mentor.vision.data import ImageDataLoaders, image_stats
+    from mentor.vision.data import ImageDataLoaders, SegmentationDataLoaders, image_stats
     from mentor.vision.download import ImageDownloads, download_images
     from mentor.vision.image import (
         BadImageError,
@@ -55,7 +55,7 @@ else:  # a type checker reads the imports above; Python loads each name on first
                 "aug_transforms",
             ),
             "mentor.vision.blocks": ("ImageBlock", "MaskBlock", "PointBlock"),
-            "mentor.vision.data": ("ImageDataLoaders", "image_stats"),
+            "mentor.vision.data": ("ImageDataLoaders", "SegmentationDataLoaders", "image_stats"),
             "mentor.vision.download": ("ImageDownloads", "download_images"),
             "mentor.vision.image": (
                 "BadImageError",

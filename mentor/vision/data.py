@@ -15,7 +15,7 @@ from mentor.data.datablock import DataBlock
 from mentor.data.items import get_image_files
 from mentor.data.labels import ColReader, RegexLabeller, parent_label
 from mentor.data.splitters import ColSplitter, GrandparentSplitter, RandomSplitter
-from mentor.vision.blocks import ImageBlock
+from mentor.vision.blocks import ImageBlock, MaskBlock
 
 
 def image_stats(dls: BlockDataLoaders, n_batches: int = 8) -> tuple[list[float], list[float]]:
@@ -165,6 +165,39 @@ class ImageDataLoaders:
         items = [(Path(path) / f, label) for f, label in zip(fnames, labels)]
         splitter = RandomSplitter(valid_pct, seed)
         return _image_dls(items, CategoryBlock(), None, _first, _second, splitter, kwargs)
+
+
+class SegmentationDataLoaders:
+    """One-line loaders for segmentation: images and their masks (one class index per pixel).
+
+    Takes the same keywords as `ImageDataLoaders` (`item_tfms`, `batch_tfms`, `bs`,
+    `num_workers`, `device`, `img_mode`); spatial transforms move each mask with its image.
+    """
+
+    @staticmethod
+    def from_label_func(
+        path: str | Path,
+        fnames: Sequence[str | Path],
+        label_func: Callable[[Path], Any],
+        codes: Sequence[str] | None = None,
+        valid_pct: float = 0.2,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> BlockDataLoaders:
+        """Masks found by `label_func(image_path)` (a mask file's path), classes named by
+        `codes` (index = pixel value), a random `valid_pct` split.
+
+        Example:
+            >>> codes = (path / "codes.txt").read_text().split()
+            >>> dls = SegmentationDataLoaders.from_label_func(
+            ...     path, get_image_files(path / "images"),
+            ...     lambda o: path / "labels" / f"{o.stem}_P{o.suffix}", codes=codes)
+        """
+        items = [Path(path) / f for f in fnames]
+        if not items:
+            raise ValueError(f"no image files given (fnames is empty) for {str(path)!r}")
+        splitter = RandomSplitter(valid_pct, seed)
+        return _image_dls(items, MaskBlock(codes), None, None, label_func, splitter, kwargs)
 
 
 def _image_dls(

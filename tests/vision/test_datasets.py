@@ -127,3 +127,21 @@ def test_camvid_tiny_segmentation(tmp_path: Path) -> None:
     assert mask.shape == (4, 96, 128) and mask.dtype == torch.int64
     assert int(mask.min()) >= 0 and int(mask.max()) < 32
     show(dls, "camvid_tiny", tmp_path)
+
+
+def test_segmentation_dataloaders_from_label_func_as_in_fastai() -> None:
+    from mentor.vision.data import SegmentationDataLoaders
+
+    path = data_path("camvid_tiny")
+    codes = (path / "codes.txt").read_text().split()
+    fnames = get_image_files(path / "images")
+    dls = SegmentationDataLoaders.from_label_func(
+        path, fnames, lambda o: path / "labels" / f"{o.stem}_P{o.suffix}", codes=codes,
+        valid_pct=0.2, seed=42, item_tfms=Resize((96, 128)), bs=4, num_workers=0, device="cpu",
+    )  # fmt: skip
+    assert (len(dls.train_ds), len(dls.valid_ds)) == (80, 20) and dls.vocab == codes
+    x, mask = dls.one_batch()
+    assert x.shape == (4, 3, 96, 128) and mask.shape == (4, 96, 128)
+    assert mask.dtype == torch.int64 and int(mask.min()) >= 0 and int(mask.max()) < 32
+    with pytest.raises(ValueError, match="no image files given"):
+        SegmentationDataLoaders.from_label_func(path, [], lambda o: o, codes=codes)

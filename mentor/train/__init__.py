@@ -60,6 +60,17 @@ if TYPE_CHECKING:
     )
     from mentor.train.progress import ProgressCallback
     from mentor.train.recorder import Recorder
+    from mentor.train.seg_metrics import (
+        Dice,
+        DiceMulti,
+        ForegroundAcc,
+        JaccardCoeff,
+        SegmentationIoU,
+        foreground_acc,
+        mean_iou,
+        per_class_iou,
+        pixel_confusion,
+    )
     from mentor.train.summary import ModelSummary, model_summary
     from mentor.train.terminate import TerminateOnNaN, TrainingDiverged
 else:  # a type checker reads the imports above; Python loads each name on first use
@@ -128,6 +139,17 @@ else:  # a type checker reads the imports above; Python loads each name on first
             ),
             "mentor.train.progress": ("ProgressCallback",),
             "mentor.train.recorder": ("Recorder",),
+            "mentor.train.seg_metrics": (
+                "Dice",
+                "DiceMulti",
+                "ForegroundAcc",
+                "JaccardCoeff",
+                "SegmentationIoU",
+                "foreground_acc",
+                "mean_iou",
+                "per_class_iou",
+                "pixel_confusion",
+            ),
             "mentor.train.summary": (
                 "ModelSummary",
                 "model_summary",
@@ -150,6 +172,7 @@ else:  # a type checker reads the imports above; Python loads each name on first
             "recorder",
             "report",
             "report_plots",
+            "seg_metrics",
             "summary",
             "terminate",
             "tta",

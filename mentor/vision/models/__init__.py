@@ -30,6 +30,7 @@ from mentor.vision.models.resnet import (
     resnet152,
     resnext50_32x4d,
 )
+from mentor.vision.models.unet import DynamicUnet, unet_model, unet_splitter
 from mentor.vision.models.xresnet import XResNet, xresnet18, xresnet34, xresnet50
 
 MODEL_META: dict[str, Any] = MODELS.meta
@@ -70,6 +71,7 @@ __all__ = [
     "ModelMeta",
     "ResBlock",
     "ResNet",
+    "DynamicUnet",
     "XResNet",
     "body_and_features",
     "load_checkpoint",
@@ -80,6 +82,8 @@ __all__ = [
     "resnet152",
     "resnext50_32x4d",
     "simple_cnn",
+    "unet_model",
+    "unet_splitter",
     "xresnet18",
     "xresnet34",
     "xresnet50",

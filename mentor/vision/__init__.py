@@ -30,7 +30,7 @@ if TYPE_CHECKING:
         verify_images,
     )
     from mentor.vision.interpret import ClassificationInterpretation, grad_cam, show_heatmap
-    from mentor.vision.learner import VisionLearner, vision_learner
+    from mentor.vision.learner import VisionLearner, unet_learner, vision_learner
     from mentor.vision.lighting import Brightness, Contrast, Lighting
     from mentor.vision.models import (
         MODEL_META,
@@ -70,7 +70,7 @@ else:  # a type checker reads the imports above; Python loads each name on first
                 "show_heatmap",
             ),
             "mentor.core.layers": ("SigmoidRange",),
-            "mentor.vision.learner": ("VisionLearner", "vision_learner"),
+            "mentor.vision.learner": ("VisionLearner", "unet_learner", "vision_learner"),
             "mentor.vision.models.head": (
                 "AdaptiveConcatPool2d",
                 "create_head",

@@ -30,6 +30,7 @@ from mentor.vision.interpret import grad_cam
 from mentor.vision.models import MODEL_META
 from mentor.vision.models.head import build_vision_model, model_name
 from mentor.vision.models.resnet import ModelMeta
+from mentor.vision.models.unet import unet_model, unet_splitter
 from mentor.vision.precompute import FeatureCache, body_and_head, body_is_frozen, precomputed
 
 # Families whose body ends with four stages: the first group is the stem and the first two
@@ -211,9 +212,8 @@ def vision_learner(
     if isinstance(target, MaskBlock):
         raise ValueError(
             "vision_learner builds a classifier (one prediction per image), but this data's "
-            "target is a MaskBlock (one class per pixel): segmentation needs a U-Net "
-            "(unet_learner, which mentor does not have yet); vision_learner would give "
-            f"{dls.c} outputs per image"
+            "target is a MaskBlock (one class per pixel): segmentation needs a U-Net, "
+            f"unet_learner(dls, {name!r}); vision_learner would give {dls.c} outputs per image"
         )
     n_out = n_out if n_out is not None else dls.c
     if n_out is None:
@@ -260,4 +260,78 @@ def vision_learner(
     return learn
 
 
-__all__ = ["VisionLearner", "split_body_head", "vision_learner"]
+def unet_learner(
+    dls: DataLoaders,
+    arch: str,
+    pretrained: bool = True,
+    n_out: int | None = None,
+    loss_func: Callable[..., Tensor] | None = None,
+    metrics: Sequence[Any] | Any = None,
+    normalize: bool = True,
+    weights: str | Path | None = None,
+    blur: bool = False,
+    blur_final: bool = True,
+    self_attention: bool = False,
+    y_range: tuple[float, float] | None = None,
+    last_cross: bool = True,
+    bottle: bool = False,
+    act_cls: str = "relu",
+    norm_type: str | None = "batch",
+    **learner_kw: Any,
+) -> Learner:
+    """A `Learner` with a U-Net over the body of `arch` (`DynamicUnet`): one prediction per
+    pixel, for segmentation (`MaskBlock` targets) or image-to-image regression.
+
+    The encoder is the body `vision_learner` would cut; its skips are found by running a
+    batch-sized dummy image through it. Pretrained encoders get the normalization their
+    weights expect and start frozen (the decoder trains; `unfreeze()` or `fine_tune` for
+    all). Two parameter groups: encoder, decoder (`slice(lo, hi)` rates).
+
+    Args:
+        dls: image data whose target is a `MaskBlock` (its codes give `n_out`) or images.
+        arch: a registered architecture name ('resnet34', 'efficientnet_lite0', ...).
+        pretrained: load the encoder's weights, normalize, freeze (True). weights: a file.
+        n_out: outputs per pixel (default `dls.c`: the number of codes). loss_func: default
+            from the data (cross-entropy over the class axis for masks).
+        metrics: as for `Learner` (e.g. `foreground_acc`, `Dice`, `SegmentationIoU`).
+        normalize: add the pretrained `Normalize` (True).
+        blur, blur_final, self_attention, y_range, last_cross, bottle, act_cls, norm_type:
+            the decoder, see `DynamicUnet`. learner_kw: passed on to `Learner`.
+
+    Example:
+        >>> learn = unet_learner(dls, "efficientnet_lite0", metrics=foreground_acc)
+        >>> learn.fine_tune(8)
+    """
+    name = model_name(arch)
+    meta = MODEL_META[name]
+    n_out = n_out if n_out is not None else dls.c
+    if n_out is None:
+        raise ValueError(
+            "unet_learner cannot tell how many outputs per pixel the model needs: the data "
+            "has no classes (a MaskBlock without codes?); pass MaskBlock(codes) or n_out=..."
+        )
+    batch = dls.one_batch()
+    x = batch[0] if isinstance(batch, tuple | list) else batch
+    if not isinstance(x, Tensor) or x.ndim != 4:
+        shape = getattr(x, "shape", type(x).__name__)
+        raise ValueError(f"unet_learner needs image batches [B, C, H, W]; got inputs {shape}")
+    c_in, img_size = int(x.shape[1]), [int(x.shape[2]), int(x.shape[3])]
+    spec: dict[str, Any] = {
+        "arch": name, "n_out": n_out, "img_size": img_size, "c_in": c_in, "blur": blur,
+        "blur_final": blur_final, "self_attention": self_attention,
+        "y_range": None if y_range is None else list(y_range), "last_cross": last_cross,
+        "bottle": bottle, "act_cls": act_cls, "norm_type": norm_type,
+    }  # fmt: skip
+    model = unet_model(**spec, pretrained=pretrained, weights=weights)
+    if normalize and pretrained:
+        add_normalize(dls, meta, c_in)
+    if pretrained and meta.fixed_bn_stats:
+        learner_kw["cbs"] = [*(learner_kw.get("cbs") or ()), FixedBnStats([model.encoder])]
+    learn = Learner(dls, model, loss_func, splitter=unet_splitter, metrics=metrics, **learner_kw)
+    learn.model_spec = {"factory": spec_name(unet_model), "kwargs": spec}
+    if pretrained:
+        learn.freeze()
+    return learn
+
+
+__all__ = ["VisionLearner", "split_body_head", "unet_learner", "vision_learner"]

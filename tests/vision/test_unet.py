@@ -219,3 +219,12 @@ def test_learns_a_mask_from_scratch() -> None:
         if accuracy > 0.95:
             break
     assert accuracy > 0.9
+
+
+def test_efficientnet_s_pointwise_head_conv_is_left_out_of_the_encoder() -> None:
+    from mentor.vision.models.unet import unet_model
+
+    model = unet_model("efficientnet_lite0", n_out=3, img_size=(64, 64))
+    last = list(model.encoder.children())[-1]
+    assert not isinstance(last, nn.Conv2d | nn.BatchNorm2d | nn.ReLU6)  # an MBConv block
+    assert sum(p.numel() for p in model.parameters()) < 12e6  # 82 million with the 1x1 head

@@ -432,11 +432,29 @@ def unet_model(
     model = MODELS.create(arch, n_out=1000, c_in=c_in, pretrained=pretrained, weights=weights)
     low_high = None if y_range is None else (float(y_range[0]), float(y_range[1]))
     return DynamicUnet(
-        create_body(model, MODELS.meta[arch]), n_out, img_size,
+        without_pointwise_head(create_body(model, MODELS.meta[arch])), n_out, img_size,
         blur=blur, blur_final=blur_final, self_attention=self_attention, y_range=low_high,
         last_cross=last_cross, bottle=bottle, act_cls=act, init=init,
         norm_type=norm_type,
     )  # fmt: skip
+
+
+def without_pointwise_head(body: nn.Sequential) -> nn.Sequential:
+    """`body` without a trailing 1x1 convolution (and its norm and activation), as
+    EfficientNet ends: that widening (320 to 1280 channels) serves the classifier, and a
+    U-Net's middle block, which doubles the body's channels, would grow from 4 to 60 million
+    parameters on it."""
+    layers = list(body.children())
+    end = len(layers)
+    while end > 0 and isinstance(layers[end - 1], _NORM_OR_ACT):
+        end -= 1
+    last = layers[end - 1] if end > 0 else None
+    if not isinstance(last, nn.Conv2d) or last.kernel_size != (1, 1) or last.stride != (1, 1):
+        return body
+    return nn.Sequential(*layers[: end - 1])
+
+
+_NORM_OR_ACT = (nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.SiLU, nn.Hardswish, nn.GELU)
 
 
 def unet_splitter(model: nn.Module) -> list[list[nn.Parameter]]:

@@ -10,9 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from PIL import Image
 
 from mentor.cli.checks import check_device
 from mentor.cli.errors import ITEM_ERRORS, CLIError, report_item
@@ -85,6 +88,8 @@ def _predicted_line(predictor: Predictor, name: str, item: Any, args: argparse.N
     """The output line of one item: `name<TAB>label<TAB>probability<TAB>top: ...`, or with
     --json a JSON object."""
     decoded, probs = predictor.predict(item)
+    if isinstance(decoded, np.ndarray) and decoded.ndim == 2:  # a segmentation mask
+        return _mask_line(predictor, name, decoded, args)
     top = _top(predictor, probs, args.top_k)
     label = _plain(decoded)
     prob = top[0][1] if top else None
@@ -99,6 +104,27 @@ def _predicted_line(predictor: Predictor, name: str, item: Any, args: argparse.N
     shown = f"{prob:.4f}" if prob is not None else "-"
     others = "  ".join(f"{c}:{p:.4f}" for c, p in top)
     return f"{name}\t{label}\t{shown}" + (f"\ttop: {others}" if top else "")
+
+
+def _mask_line(predictor: Predictor, name: str, mask: np.ndarray, args: argparse.Namespace) -> str:
+    """Write a predicted mask as `<out-dir>/<input's stem>.png` (pixel value = class index)
+    and describe it: the file and the `--top-k` classes with the largest shares of pixels."""
+    folder = Path(args.out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    file = folder / f"{Path(name).stem}.png"
+    dtype = np.uint8 if int(mask.max(initial=0)) < 256 else np.uint16
+    Image.fromarray(mask.astype(dtype)).save(file)
+    counts = np.bincount(mask.ravel().astype(np.int64))
+    order = np.argsort(-counts, kind="stable")[: args.top_k]
+    vocab = predictor.vocab or []
+    shares = [
+        (vocab[i] if i < len(vocab) else int(i), counts[i] / mask.size) for i in order if counts[i]
+    ]
+    if args.json:
+        classes = [{"label": label, "share": float(share)} for label, share in shares]
+        return json.dumps({"input": name, "mask": str(file), "classes": classes})
+    described = "  ".join(f"{label}:{share:.1%}" for label, share in shares)
+    return f"{name}\tmask: {file}\tclasses: {described}"
 
 
 def predict_command(args: argparse.Namespace) -> int:

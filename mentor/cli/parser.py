@@ -286,7 +286,8 @@ def _model_commands(sub: argparse._SubParsersAction) -> None:
         description="Predict each INPUT: an image path, a text string, a CSV "
         "of rows (tabular) or USER,ITEM (collab). Prints INPUT<TAB>label<TAB>"
         "probability and the top-k classes. For a language model the label is the "
-        "next token; with --n-words N it prints each prompt continued by N tokens.",
+        "next token; with --n-words N it prints each prompt continued by N tokens. A "
+        "segmentation model writes each mask to --out-dir and prints the classes' shares.",
     )
     p.add_argument("model", metavar="MODEL", help="a .mentor file")
     p.add_argument("inputs", metavar="INPUT", nargs="+", help="items to predict")
@@ -300,6 +301,12 @@ def _model_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--temperature", type=non_negative_float, default=0.75, help="sampling (0.75)")
     p.add_argument("--seed", type=at_least(0), default=None, help="seed for sampling (none)")
+    p.add_argument(
+        "--out-dir",
+        default="masks",
+        help="segmentation models: where each INPUT's mask is written, a PNG of class "
+        "indices named after it (default: masks)",
+    )
     p.set_defaults(command="predict")
 
     p = sub.add_parser(

@@ -79,3 +79,30 @@ def test_unet_learner_without_codes_says_what_to_pass() -> None:
     assert unet_learner(dls, "resnet18", pretrained=False, n_out=32).model(
         torch.zeros(1, 3, 48, 64)
     ).shape == (1, 32, 48, 64)
+
+
+def test_mentor_predict_writes_each_mask_as_a_png_of_class_indices(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from PIL import Image
+
+    from mentor.cli import main
+
+    dls, path = camvid(12)
+    learn = unet_learner(dls, "resnet18", pretrained=False)
+    model = learn.export(tmp_path / "camvid.mentor")
+    image = path / "images" / dls.valid_ds.items[0].name
+    masks = tmp_path / "masks"
+    assert main(["predict", str(model), str(image), "--out-dir", str(masks)]) == 0
+    name, written, classes = capsys.readouterr().out.strip().split("\t")
+    saved = np.asarray(Image.open(written.removeprefix("mask: ")))
+    assert name == str(image) and saved.shape == (96, 128)  # the image's own size
+    assert np.array_equal(saved, learn.predict(image)[0])
+    assert classes.startswith("classes: ") and classes.count("%") == 3  # the top 3 shares
+    assert main(["predict", str(model), str(image), "--out-dir", str(masks), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["mask"] == str(masks / f"{image.stem}.png")
+    shares = [c["share"] for c in record["classes"]]
+    assert len(shares) == 3 and shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1

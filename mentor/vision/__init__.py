@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     )
     from mentor.vision.models.head import AdaptiveConcatPool2d, create_head, known_classes_head
     from mentor.vision.resize import CenterCrop, RandomResizedCrop, Resize
+    from mentor.vision.seg_interpret import SegmentationInterpretation
 else:  # a type checker reads the imports above; Python loads each name on first use
     __getattr__, __dir__, __all__ = attach(
         __name__,
@@ -71,6 +72,7 @@ else:  # a type checker reads the imports above; Python loads each name on first
             ),
             "mentor.core.layers": ("SigmoidRange",),
             "mentor.vision.learner": ("VisionLearner", "unet_learner", "vision_learner"),
+            "mentor.vision.seg_interpret": ("SegmentationInterpretation",),
             "mentor.vision.models.head": (
                 "AdaptiveConcatPool2d",
                 "create_head",

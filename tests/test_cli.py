@@ -326,3 +326,33 @@ def test_train_image_runs_channels_last_from_64_px_unless_told(mnist_tiny: Path)
         assert any(isinstance(cb, ChannelsLast) for cb in learn.cbs) is expected
         conv = learn.model[0][0]
         assert conv.weight.is_contiguous(memory_format=torch.channels_last) is expected
+
+
+def test_train_segment_exports_a_unet_whose_report_shows_segmentation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from mentor.core.paths import data_path
+
+    source = data_path("camvid_tiny")
+    if not source.is_dir():
+        pytest.skip(f"camvid_tiny is not in {str(source.parent)!r} (set MENTOR_DATA)")
+    images, labels = tmp_path / "images", tmp_path / "labels"
+    images.mkdir()
+    labels.mkdir()
+    for file in sorted((source / "images").glob("*.png"))[:10]:
+        shutil.copy(file, images)
+        shutil.copy(source / "labels" / f"{file.stem}_P.png", labels)
+    out = tmp_path / "seg.mentor"
+    args = ["train", "segment", str(images), "--labels", str(labels), "--codes",
+            str(source / "codes.txt"), "--no-pretrained", "--arch", "resnet18", "--size", "32",
+            "--epochs", "1", "--lr", "3e-3", "--bs", "4", "--quiet", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "foreground_acc" in printed and "mean_iou" in printed and out.is_file()
+    report = (tmp_path / "report.html").read_text()
+    assert "<h2>Per-class IoU</h2>" in report and "Mean IoU" in report
+    (labels / f"{sorted(images.iterdir())[0].stem}_P.png").unlink()
+    assert main([*args[:-2], "--out", str(tmp_path / "again.mentor")]) == 1
+    assert "1 image(s) have no mask" in capsys.readouterr().err

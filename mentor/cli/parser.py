@@ -33,6 +33,7 @@ TRAIN_EPILOG = """\
 examples:
   mentor train image imagenette/ --valid val --arch efficientnet_lite0 --size 160
   mentor train image digits/ --no-pretrained --arch resnet18 --size 28 --lr 1e-3
+  mentor train segment camvid/images --labels camvid/labels --codes camvid/codes.txt
   mentor train tabular adult.csv --target salary --cat workclass education --cont age
   mentor train collab ratings.csv --user-col user --item-col movie --rating-col rating
   mentor train text imdb/texts.csv --text-col text --label-col label --epochs 2
@@ -131,6 +132,40 @@ def _image_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _segment_options(p: argparse.ArgumentParser) -> None:
+    """Options of `segment`: the images, their masks, the codes, architecture and size."""
+    p.add_argument("data", metavar="IMAGES", help="a folder of images")
+    p.add_argument("--labels", required=True, help="the folder of masks (one PNG per image)")
+    p.add_argument("--codes", required=True, help="a text file of class names (index = line)")
+    p.add_argument(
+        "--mask-suffix",
+        default="_P",
+        help="a mask's name is the image's stem, this, and the image's extension "
+        "(default: _P, as CamVid's labels/<name>_P.png)",
+    )
+    p.add_argument(
+        "--void",
+        default="Void",
+        help="the code left out of the accuracy (default: Void, when the codes have it)",
+    )
+    p.add_argument("--arch", default="efficientnet_lite0", help="encoder (efficientnet_lite0)")
+    p.add_argument(
+        "--pretrained",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="start the encoder from ImageNet weights (default: yes)",
+    )
+    p.add_argument(
+        "--size", type=at_least(8), default=128, help="the images' longer side (default: 128)"
+    )
+    p.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="channels-last memory format (default: for sizes of 64 px and more)",
+    )
+
+
 def _tabular_options(p: argparse.ArgumentParser) -> None:
     """Options of `tabular`: the CSV, target and column kinds."""
     p.add_argument("data", metavar="CSV", help="a CSV file with a header row")
@@ -171,6 +206,7 @@ def _text_options(p: argparse.ArgumentParser) -> None:
 
 APP_OPTIONS = {
     "image": _image_options,
+    "segment": _segment_options,
     "tabular": _tabular_options,
     "collab": _collab_options,
     "text": _text_options,
@@ -212,6 +248,7 @@ def _train_options(p: argparse.ArgumentParser) -> None:
 
 APP_HELP = {
     "image": "image classification from labelled folders",
+    "segment": "segmentation (a U-Net) from images and their label masks",
     "tabular": "classification or regression on a CSV table",
     "collab": "collaborative filtering on a ratings table",
     "text": "text classification (AWD-LSTM from scratch)",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import codecs
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from PIL import Image
 
 from mentor.cli.checks import check_device
 from mentor.cli.errors import CLIError
@@ -82,6 +84,55 @@ def image_learner(args: argparse.Namespace) -> Learner:
     if len(dls.train_ds) == 0:
         raise CLIError(f"no images found under {args.data!r}; expected <label>/ subfolders")
     return vision_learner(dls, args.arch, pretrained=args.pretrained, metrics=accuracy)
+
+
+@dataclass(frozen=True)
+class MaskPath:
+    """The mask file of an image: `<labels>/<stem><suffix><extension>` (picklable, for
+    loader workers)."""
+
+    labels: Path
+    suffix: str
+
+    def __call__(self, image: Path) -> Path:
+        """The mask's path for `image`."""
+        return self.labels / f"{image.stem}{self.suffix}{image.suffix}"
+
+
+def segment_learner(args: argparse.Namespace) -> Learner:
+    """`unet_learner` on a folder of images and a folder of their masks."""
+    from mentor.data.items import get_image_files
+    from mentor.train.seg_metrics import ForegroundAcc, SegmentationIoU
+    from mentor.vision import Resize, SegmentationDataLoaders, aug_transforms, unet_learner
+
+    folder = _existing(args.data, "image folder")
+    labels = _existing(args.labels, "mask folder")
+    codes = _existing(args.codes, "codes file").read_text().split()
+    if not codes:
+        raise CLIError(f"{args.codes!r} names no classes; put one class name per line")
+    files = get_image_files(folder)
+    if not files:
+        raise CLIError(f"no images found in {args.data!r}")
+    mask_of = MaskPath(labels, args.mask_suffix)
+    missing = [f for f in files if not mask_of(f).is_file()]
+    if missing:
+        raise CLIError(
+            f"{len(missing)} image(s) have no mask, e.g. {str(missing[0])!r} has no "
+            f"{str(mask_of(missing[0]))!r}; check --labels and --mask-suffix"
+        )
+    with Image.open(files[0]) as first:  # the images' shape, kept at --size
+        width, height = first.size
+    scale = args.size / max(height, width)
+    size = (max(8, round(height * scale / 8) * 8), max(8, round(width * scale / 8) * 8))
+    dls = SegmentationDataLoaders.from_label_func(
+        folder, files, mask_of, codes=codes, valid_pct=_valid_pct(args), seed=args.seed,
+        item_tfms=Resize(size), batch_tfms=aug_transforms(), bs=args.bs,
+        num_workers=args.workers, device=_device(args),
+    )  # fmt: skip
+    void = codes.index(args.void) if args.void in codes else None
+    metrics: list[Any] = [ForegroundAcc(void_code=void)] if void is not None else []
+    metrics.append(SegmentationIoU(len(codes), ignore_index=void))
+    return unet_learner(dls, args.arch, pretrained=args.pretrained, metrics=metrics)
 
 
 def tabular_learner_from(args: argparse.Namespace) -> Learner:
@@ -175,6 +226,7 @@ def text_learner_from(args: argparse.Namespace) -> Learner:
 
 BUILDERS = {
     "image": image_learner,
+    "segment": segment_learner,
     "tabular": tabular_learner_from,
     "collab": collab_learner_from,
     "text": text_learner_from,
@@ -188,7 +240,7 @@ def make_learner(args: argparse.Namespace) -> Learner:
     learn = BUILDERS[args.app](args)
     if args.bf16:
         learn.to_bf16()
-    if args.app == "image" and (
+    if args.app in ("image", "segment") and (
         args.channels_last if args.channels_last is not None else args.size >= 64
     ):
         learn.to_channelslast()
@@ -257,7 +309,7 @@ def train_command(args: argparse.Namespace) -> int:
 
 def _stages(args: argparse.Namespace, lr: float) -> list[FitStage]:
     """`fine_tune`'s two fits for a pretrained image model, else one one-cycle fit."""
-    if args.app == "image" and args.pretrained:
+    if args.app in ("image", "segment") and args.pretrained:
         return fine_tune_stages(args.epochs, base_lr=lr)
     return [FitStage(None, args.epochs, lr)]
 

@@ -191,9 +191,13 @@ def _training_sections(learn: Learner) -> list[Section]:
 
 
 def _interpretation_sections(learn: Learner, top_k: int) -> list[Section]:
-    """Classification or regression results on the validation set; nothing for the others
-    (language models, segmentation, multi-label), whose predictions are not one per item."""
+    """Classification or regression results on the validation set, or the sections of a
+    learner's own `report_sections(top_k)` (segmentation); nothing for the others (language
+    models, multi-label), whose predictions are not one per item."""
     dls = learn.dls
+    own = getattr(learn, "report_sections", None)  # an application's own (segmentation)
+    if callable(own) and dls.valid is not None:
+        return list(own(top_k))
     if dls.valid is None or not _one_target_per_item(dls):
         return []
     inputs, preds, targets, losses = learn.get_preds(with_input=True, with_loss=True)

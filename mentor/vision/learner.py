@@ -25,6 +25,8 @@ from mentor.data.transforms import Normalize
 from mentor.train.callback import Callback
 from mentor.train.freeze import FixedBnStats
 from mentor.train.learner import Learner
+from mentor.train.report import Section
+from mentor.train.report_plots import figure_html, table_html
 from mentor.vision.blocks import MaskBlock
 from mentor.vision.interpret import grad_cam
 from mentor.vision.models import MODEL_META
@@ -32,6 +34,7 @@ from mentor.vision.models.head import build_vision_model, model_name
 from mentor.vision.models.resnet import ModelMeta
 from mentor.vision.models.unet import unet_model, unet_splitter
 from mentor.vision.precompute import FeatureCache, body_and_head, body_is_frozen, precomputed
+from mentor.vision.seg_interpret import SegmentationInterpretation
 
 # Families whose body ends with four stages: the first group is the stem and the first two
 # stages, the second the last two (the deep stages, which pretrained features adapt most).
@@ -260,6 +263,26 @@ def vision_learner(
     return learn
 
 
+class SegmentationLearner(Learner):
+    """The `Learner` `unet_learner` builds: its training report shows the segmentation
+    results (per-class IoU, the pixel confusion matrix, the images with the highest loss)."""
+
+    def report_sections(self, top_k: int) -> list[Section]:
+        """The report's validation sections, from `SegmentationInterpretation`."""
+        interp = SegmentationInterpretation.from_learner(self)
+        summary = (
+            f"<p>Mean IoU {interp.mean_iou:.4f} over the classes present in "
+            f"{len(interp.targets):,} validation images.</p>"
+            + table_html(interp.per_class_iou().head(MAX_IOU_ROWS))
+            + figure_html(interp.plot_confusion_matrix(min_pixels=1), "pixel confusion matrix")
+        )
+        top = figure_html(interp.plot_top_losses(min(top_k, 4)), "images with the highest loss")
+        return [Section("Per-class IoU", summary), Section("Top losses (validation)", top)]
+
+
+MAX_IOU_ROWS = 40  # the per-class table in the report
+
+
 def unet_learner(
     dls: DataLoaders,
     arch: str,
@@ -278,9 +301,10 @@ def unet_learner(
     act_cls: str = "relu",
     norm_type: str | None = "batch",
     **learner_kw: Any,
-) -> Learner:
-    """A `Learner` with a U-Net over the body of `arch` (`DynamicUnet`): one prediction per
-    pixel, for segmentation (`MaskBlock` targets) or image-to-image regression.
+) -> SegmentationLearner:
+    """A `SegmentationLearner` with a U-Net over the body of `arch` (`DynamicUnet`): one
+    prediction per pixel, for segmentation (`MaskBlock` targets) or image-to-image
+    regression.
 
     The encoder is the body `vision_learner` would cut; its skips are found by running a
     batch-sized dummy image through it. Pretrained encoders get the normalization their
@@ -327,11 +351,19 @@ def unet_learner(
         add_normalize(dls, meta, c_in)
     if pretrained and meta.fixed_bn_stats:
         learner_kw["cbs"] = [*(learner_kw.get("cbs") or ()), FixedBnStats([model.encoder])]
-    learn = Learner(dls, model, loss_func, splitter=unet_splitter, metrics=metrics, **learner_kw)
+    learn = SegmentationLearner(
+        dls, model, loss_func, splitter=unet_splitter, metrics=metrics, **learner_kw
+    )
     learn.model_spec = {"factory": spec_name(unet_model), "kwargs": spec}
     if pretrained:
         learn.freeze()
     return learn
 
 
-__all__ = ["VisionLearner", "split_body_head", "unet_learner", "vision_learner"]
+__all__ = [
+    "SegmentationLearner",
+    "VisionLearner",
+    "split_body_head",
+    "unet_learner",
+    "vision_learner",
+]

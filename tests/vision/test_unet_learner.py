@@ -1,9 +1,12 @@
 """`unet_learner` on camvid_tiny: the encoder's groups, freezing and normalization, training,
-`predict` at the image's own size, and export: `Predictor` gives the same masks."""
+`predict` at the image's own size, and export: `Predictor` in a fresh process gives the same
+masks and probabilities."""
 
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +17,6 @@ from mentor.core.paths import data_path
 from mentor.core.seed import set_seed
 from mentor.data.items import get_image_files
 from mentor.data.transforms import Normalize
-from mentor.inference import Predictor
 from mentor.train.freeze import FixedBnStats
 from mentor.vision.data import SegmentationDataLoaders
 from mentor.vision.learner import unet_learner
@@ -48,12 +50,24 @@ def test_unet_learner_trains_predicts_at_the_image_size_and_exports(tmp_path: Pa
     assert mask.shape == (96, 128)  # the file's own size, not the model's 48 x 64
     assert small.shape == (48, 64) and probs.shape == (32, 48, 64)
     assert torch.allclose(probs.sum(0), torch.ones(48, 64), atol=1e-5)
-    exported = Predictor.load(learn.export(tmp_path / "camvid.mentor"))
-    for file in files:
-        mask, _, probs = learn.predict(file)
-        served, served_probs = exported.predict(str(file))
-        assert np.array_equal(np.asarray(served), mask), file.name
-        assert torch.allclose(torch.as_tensor(served_probs), probs, atol=1e-6)
+    exported = learn.export(tmp_path / "camvid.mentor")
+    script = (  # Predictor in a fresh process, as a server would load it
+        "import sys, numpy as np, torch\n"
+        "from mentor.inference import Predictor\n"
+        "p = Predictor.load(sys.argv[1])\n"
+        "out = [p.predict(f) for f in sys.argv[3:]]\n"
+        "np.savez(sys.argv[2], masks=np.stack([np.asarray(m) for m, _ in out]),\n"
+        "         probs=torch.stack([torch.as_tensor(q) for _, q in out]).numpy())\n"
+    )
+    served = tmp_path / "served.npz"
+    command = [sys.executable, "-c", script, str(exported), str(served), *map(str, files)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with np.load(served) as found:
+        for i, file in enumerate(files):
+            mask, _, probs = learn.predict(file)
+            assert np.array_equal(found["masks"][i], mask), file.name
+            assert torch.allclose(torch.from_numpy(found["probs"][i]), probs, atol=1e-6)
 
 
 def test_a_pretrained_encoder_is_normalized_frozen_and_keeps_its_bn_stats() -> None:

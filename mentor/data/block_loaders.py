@@ -266,6 +266,8 @@ class BlockDataLoaders(DataLoaders):
                 for ax, value in zip(axes_list[2 * i : 2 * i + 2], [*targets, preds[i]]):
                     self._show_inputs(inputs, ax)
                     target.show(value, ax)
+                if i == 0 and hasattr(target, "legend"):  # masks: which colour is which code
+                    target.legend(axes_list[1], [*targets, preds[i]])
                 continue
             ax = axes_list[i]
             self._show_inputs(inputs, ax)

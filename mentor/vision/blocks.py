@@ -103,6 +103,28 @@ class MaskBlock(TransformBlock):
         n_classes = max(len(self.vocab), int(np.asarray(value).max()) + 1)
         ax.imshow(self.decode(value), cmap="tab20", alpha=0.5, vmin=0, vmax=n_classes - 1)
 
+    def legend(self, ax: Any, values: Sequence[Any]) -> None:
+        """A legend beside `ax` of the codes present in the masks `values`."""
+        present = sorted({int(c) for v in values for c in np.unique(np.asarray(v))})
+        n_classes = max(len(self.vocab), (present[-1] + 1) if present else 1)
+        mask_legend(ax, present, self.vocab, n_classes)
+
+
+def mask_legend(ax: Any, present: Sequence[int], names: Sequence[Any], n_classes: int) -> None:
+    """A legend beside `ax` of the class indices `present`, each in the colour
+    `MaskBlock.show` draws it (tab20 stretched over `n_classes`), named by `names`."""
+    import matplotlib
+    from matplotlib.patches import Patch
+
+    top = max(n_classes - 1, 1)
+    handles = [
+        Patch(color=matplotlib.colormaps["tab20"](c / top),
+              label=str(names[c]) if c < len(names) else str(c))
+        for c in present
+    ]  # fmt: skip
+    ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=7,
+              frameon=False, ncol=1 + len(handles) // 12)  # fmt: skip
+
 
 @register_spec
 class PointBlock(TransformBlock):

@@ -23,6 +23,7 @@ from mentor.data.block_loaders import BlockDataLoaders
 from mentor.train.inference import _item_losses
 from mentor.train.interpret import _safe_div, _saved, _show_raw
 from mentor.train.seg_metrics import per_class_iou, pixel_confusion
+from mentor.vision.blocks import mask_legend
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -287,13 +288,6 @@ class SegmentationInterpretation:
         row[2].set_title(f"prediction: {accuracy:.0%} of pixels right", fontsize=9)
         self._legend(row[2], torch.cat([target.flatten(), pred.flatten()]))
 
-    def _colour(self, code: int) -> Any:
-        """The colour `MaskBlock.show` gives `code` (tab20 stretched over the classes)."""
-        import matplotlib
-
-        top = max(self.n_classes - 1, 1)
-        return matplotlib.colormaps["tab20"](code / top)
-
     def _draw_mask(self, ax: Axes, mask: Tensor) -> None:
         values = np.ma.masked_equal(
             mask.numpy(), -1 if self.ignore_index is None else self.ignore_index
@@ -302,13 +296,9 @@ class SegmentationInterpretation:
                   interpolation="nearest")  # fmt: skip
 
     def _legend(self, ax: Axes, codes: Tensor) -> None:
-        from matplotlib.patches import Patch
-
         present = [int(c) for c in codes.unique().tolist() if 0 <= c < self.n_classes]
         present = [c for c in present if c != self.ignore_index]
-        handles = [Patch(color=self._colour(c), label=str(self.codes[c])) for c in present]
-        ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=7,
-                  frameon=False, ncol=1 + len(handles) // 12)  # fmt: skip
+        mask_legend(ax, present, self.codes, self.n_classes)
 
     def _show_image(self, index: int, ax: Axes) -> None:
         assert self.images is not None

@@ -45,6 +45,9 @@ def test_unet_learner_trains_predicts_at_the_image_size_and_exports(tmp_path: Pa
     learn.fit_one_cycle(2, 2e-3)
     first, last = learn.recorder.values[0], learn.recorder.values[-1]
     assert last["valid_loss"] < first["valid_loss"] < 3.5  # ln(32) = 3.47: it learns
+    fig = learn.show_results(max_n=2)  # target and prediction over each image
+    legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert legend and set(legend) <= set(dls.vocab)  # the codes drawn, by name
     files = [path / "images" / f.name for f in dls.valid_ds.items]
     mask, small, probs = learn.predict(files[0])
     assert mask.shape == (96, 128)  # the file's own size, not the model's 48 x 64

@@ -17,6 +17,7 @@ from mentor.core.paths import data_path
 from mentor.core.seed import set_seed
 from mentor.data.items import get_image_files
 from mentor.data.transforms import Normalize
+from mentor.optim import get_hyper
 from mentor.train.freeze import FixedBnStats
 from mentor.vision.data import SegmentationDataLoaders
 from mentor.vision.learner import unet_learner
@@ -123,3 +124,16 @@ def test_mentor_predict_writes_each_mask_as_a_png_of_class_indices(
     assert record["mask"] == str(masks / f"{image.stem}.png")
     shares = [c["share"] for c in record["classes"]]
     assert len(shares) == 3 and shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1
+
+
+def test_lr_find_channels_last_and_discriminative_rates_on_a_unet() -> None:
+    dls, _ = camvid(12)
+    learn = unet_learner(dls, "resnet18", pretrained=False)
+    learn.progress.show = False
+    learn.to_channelslast()
+    found = learn.lr_find(num_it=12, stop_div=False, show_plot=False)
+    assert all(0 < lr < 10 for lr in found.as_dict().values())
+    learn.fit_one_cycle(1, slice(1e-4, 1e-3))  # the encoder at a tenth of the decoder's rate
+    encoder_lr, decoder_lr = get_hyper(learn.opt, "lr")  # one per layer group
+    assert encoder_lr == pytest.approx(decoder_lr / 10)
+    assert learn.model.encoder[0].weight.is_contiguous(memory_format=torch.channels_last)

@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: the local CPU build (a bare "torch" pulls gigabytes of CUDA)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,demo,weights]'
+	$(PY) -m pip install -q -e '.[dev,demo,weights,serve]'
 	touch $(STAMP)
 
 demo: $(STAMP)

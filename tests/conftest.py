@@ -18,6 +18,12 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 os.environ.setdefault("MENTOR_DATA", os.path.join(_HERE, "..", "..", "shared", "data"))
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """`--screenshot DIR`: the browser tests save a PNG of each page they drive there."""
+    parser.addoption("--screenshot", default=None, metavar="DIR",
+                     help="save screenshots of the pages the browser tests drive to DIR")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The benchmarks' smoke runs train both sides, some in processes of their own: they are
     end-to-end runs, so `make test-fast` (`-m "not slow"`) leaves them out; CI runs them."""

@@ -32,6 +32,7 @@ from mentor.tabular.procs import (
     TabularProc,
     WorkingFrame,
     WorkingRow,
+    _plain,
 )
 
 __all__ = [
@@ -165,6 +166,9 @@ class TabularPreprocessor:
         self.cont_names: list[str] = list(cont_names)
         self.is_setup: bool = False
         self.out_cat_names: list[str] = list(cat_names)
+        # the training data's mode (categorical) or median (continuous) per raw column: the
+        # values a form for one row starts from (`mentor serve`'s page)
+        self.defaults: dict[str, Any] = {}
 
     def _frame(self, df: pd.DataFrame) -> WorkingFrame:
         _check_columns(df, self.cat_names + self.cont_names)
@@ -176,6 +180,7 @@ class TabularPreprocessor:
     def setup(self, train_df: pd.DataFrame) -> ProcessedFrame:
         """Fit every proc on `train_df` (the training rows only) and return it processed."""
         frame = self._frame(train_df)
+        self.defaults = _typical_values(frame)
         for proc in self.procs:
             proc.setup(frame)
             proc.apply(frame)
@@ -255,6 +260,7 @@ class TabularPreprocessor:
                 to_spec(proc, f"the tabular proc {type(proc).__name__}") for proc in self.procs
             ],
             "is_setup": self.is_setup,
+            "defaults": self.defaults,
         }
 
     @classmethod
@@ -263,11 +269,25 @@ class TabularPreprocessor:
         procs = [from_spec(p, kind="tabular proc") for p in data["procs"]]
         pre = cls(procs, data["cat_names"], data["cont_names"])
         pre.is_setup = bool(data["is_setup"])
+        pre.defaults = dict(data.get("defaults", {}))  # files exported before it have none
         if pre.is_setup:  # the `<col>_na` names depend only on the fitted state
             pre.out_cat_names = pre.transform(
                 pd.DataFrame(columns=pre.cat_names + pre.cont_names)
             ).cat_names
         return pre
+
+
+def _typical_values(frame: WorkingFrame) -> dict[str, Any]:
+    """The mode of each categorical column and the median of each continuous one (None for
+    a column with no values), as JSON-ready data."""
+    values: dict[str, Any] = {}
+    for name in frame.cat_names:
+        modes = frame.df[name].dropna().mode()
+        values[name] = _plain(modes.iloc[0]) if len(modes) else None
+    for name in frame.cont_names:
+        median = frame.df[name].median()
+        values[name] = None if pd.isna(median) else float(median)
+    return values
 
 
 def _number(value: Any, name: str) -> float:

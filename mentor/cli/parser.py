@@ -21,6 +21,7 @@ examples:
   mentor predict model.mentor cat.jpg dog.jpg --top-k 3
   mentor evaluate model.mentor pets_valid/
   mentor info model.mentor
+  mentor serve model.mentor --port 8000
 
 exit status:
   0 on success; 1 on bad input (one line on stderr, `mentor: error: ...`);
@@ -311,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
         apps = p.add_subparsers(title="applications", metavar="APP", required=True)
         _app_parsers(apps, verb, train=verb == "train")
     _model_commands(sub)
+    from mentor.cli.serve import add_serve_parser  # it reads this module's helpers
+
+    add_serve_parser(sub)
     return parser
 
 

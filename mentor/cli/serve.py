@@ -65,7 +65,9 @@ def serve_command(args: argparse.Namespace) -> int:
         from mentor.serve.limits import Limits
         from mentor.serve.server import ServeConfig, check_exposure, serve
     except ImportError as err:  # pragma: no cover - the extra is missing
-        raise CLIError(f"mentor serve needs the serve extra: pip install 'mentor[serve]' ({err})") from None
+        raise CLIError(
+            f"mentor serve needs the serve extra: pip install 'mentor[serve]' ({err})"
+        ) from None
     from mentor.cli.train import _existing
 
     _existing(args.model, "model file")

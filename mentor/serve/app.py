@@ -126,7 +126,9 @@ def _add_routes(
     async def generate(request: Request) -> dict[str, Any]:
         """A language model's continuation: `{"prompt", "n_words" (20), "temperature" (1)}`."""
         if model.task != "language_model":
-            raise RequestError(404, f"/generate needs a language model; this is a {model.task} model")
+            raise RequestError(
+                404, f"/generate needs a language model; this is a {model.task} model"
+            )
         prompt, n_words, temperature = _generate_args(await _json(request, limits), limits)
 
         def run(_: list[Any]) -> list[Any]:
@@ -139,7 +141,9 @@ def _add_routes(
     async def recommend(user: str, n: int = 10) -> dict[str, Any]:
         """The `n` items with the highest predicted rating for `user` (collab models)."""
         if model.task != "collab":
-            raise RequestError(404, f"/recommend needs a collab model; this is a {model.task} model")
+            raise RequestError(
+                404, f"/recommend needs a collab model; this is a {model.task} model"
+            )
         if not 1 <= n <= limits.max_items * 16:
             raise RequestError(422, f"n must be between 1 and {limits.max_items * 16}, got {n}")
 
@@ -188,15 +192,29 @@ async def _json(request: Request, limits: Limits) -> Any:
 def _generate_args(data: Any, limits: Limits) -> tuple[str, int, float]:
     """The prompt, length and temperature of a /generate request, checked."""
     if not isinstance(data, dict) or not isinstance(data.get("prompt"), str):
-        raise RequestError(422, 'the body must be {"prompt": "...", "n_words": 20, "temperature": 1.0}')
-    prompt, n_words, temperature = data["prompt"], data.get("n_words", 20), data.get("temperature", 1.0)
+        raise RequestError(
+            422, 'the body must be {"prompt": "...", "n_words": 20, "temperature": 1.0}'
+        )
+    prompt, n_words, temperature = (
+        data["prompt"],
+        data.get("n_words", 20),
+        data.get("temperature", 1.0),
+    )
     if len(prompt) > limits.max_text_chars:
         raise RequestError(413, f"the prompt has {len(prompt):,} characters; the limit is "
                                 f"{limits.max_text_chars:,}")  # fmt: skip
-    if isinstance(n_words, bool) or not isinstance(n_words, int) or not 1 <= n_words <= MAX_GENERATED_WORDS:
+    if (
+        isinstance(n_words, bool)
+        or not isinstance(n_words, int)
+        or not 1 <= n_words <= MAX_GENERATED_WORDS
+    ):
         raise RequestError(422, f"n_words must be an integer from 1 to {MAX_GENERATED_WORDS}, "
                                 f"got {n_words!r}")  # fmt: skip
-    if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not 0 <= temperature <= 10:
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, int | float)
+        or not 0 <= temperature <= 10
+    ):
         raise RequestError(422, f"temperature must be a number from 0 to 10, got {temperature!r}")
     return prompt, n_words, float(temperature)
 
@@ -206,7 +224,9 @@ async def _answer(submitted: Awaitable[list[Any]], limits: Limits) -> list[Any]:
     try:
         return await asyncio.wait_for(submitted, limits.timeout_s)
     except QueueFull as err:
-        raise RequestError(503, f"the server is busy ({err}); retry shortly", retry_after=1) from None
+        raise RequestError(
+            503, f"the server is busy ({err}); retry shortly", retry_after=1
+        ) from None
     except TimeoutError:
         raise RequestError(504, f"no answer from the model within {limits.timeout_s:g} s") from None
     except RequestError:
@@ -224,7 +244,9 @@ class Guard:
     """ASGI middleware: the API key, the body-size limit (from Content-Length, and counted
     as the body arrives) and the metrics of every request."""
 
-    def __init__(self, app: ASGIApp, limits: Limits, metrics: ServerMetrics, api_key: str | None) -> None:
+    def __init__(
+        self, app: ASGIApp, limits: Limits, metrics: ServerMetrics, api_key: str | None
+    ) -> None:
         self.app, self.limits, self.metrics, self.api_key = app, limits, metrics, api_key
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -245,12 +267,16 @@ class Guard:
             else:
                 await self.app(scope, self._bounded(receive), send_status)
         finally:
-            self.metrics.record_request(_endpoint(scope["path"]), status[0], time.perf_counter() - start)
+            self.metrics.record_request(
+                _endpoint(scope["path"]), status[0], time.perf_counter() - start
+            )
 
     def _refusal(self, scope: Scope) -> RequestError | None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if self.api_key and _endpoint(scope["path"]) not in PUBLIC:
-            given = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ")
+            given = headers.get("x-api-key") or headers.get("authorization", "").removeprefix(
+                "Bearer "
+            )
             if not hmac.compare_digest(given.encode(), self.api_key.encode()):
                 return RequestError(401, "this server needs an API key: send it in the header "
                                          "X-API-Key or Authorization: Bearer <key>")  # fmt: skip

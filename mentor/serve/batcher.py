@@ -82,7 +82,9 @@ class DynamicBatcher:
         through that function). Raises QueueFull, or what the model call raised."""
         with self.lock:
             if self.waiting + len(items) > self.max_queue:
-                raise QueueFull(f"{self.waiting} items are waiting (the queue holds {self.max_queue})")
+                raise QueueFull(
+                    f"{self.waiting} items are waiting (the queue holds {self.max_queue})"
+                )
             self.waiting += len(items)
             self.metrics.queued_items = self.waiting
         loop = asyncio.get_running_loop()
@@ -99,8 +101,10 @@ class DynamicBatcher:
     def _next(self, timeout: float | None) -> Job | None | _Empty:
         """The next job (None: stop), or EMPTY when none came within `timeout` seconds."""
         try:
-            job = self.jobs.get(timeout=timeout) if timeout is None or timeout > 0 else (
-                self.jobs.get_nowait()
+            job = (
+                self.jobs.get(timeout=timeout)
+                if timeout is None or timeout > 0
+                else (self.jobs.get_nowait())
             )
         except queue.Empty:
             return EMPTY
@@ -125,8 +129,10 @@ class DynamicBatcher:
                 following = self._next(deadline - time.monotonic())
                 if isinstance(following, _Empty):
                     break
-                if following is None or not following.batchable or (
-                    size + len(following.items) > self.max_batch
+                if (
+                    following is None
+                    or not following.batchable
+                    or (size + len(following.items) > self.max_batch)
                 ):
                     carried = following
                     break
@@ -157,7 +163,9 @@ class DynamicBatcher:
             start += len(job.items)
 
 
-def _resolve(job: Job, results: list[Any] | None = None, error: BaseException | None = None) -> None:
+def _resolve(
+    job: Job, results: list[Any] | None = None, error: BaseException | None = None
+) -> None:
     """Set the job's future from the inference thread (the loop runs the callback)."""
 
     def settle() -> None:

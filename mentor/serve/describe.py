@@ -61,7 +61,8 @@ def describe(predictor: Predictor, file: Path) -> dict[str, Any]:
         "task": task_of(predictor),
         "application": predictor.application,
         "input": input_kind(predictor),
-        "classes": [_plain(c) for c in predictor.vocab] if task_of(predictor) != "language_model"
+        "classes": [_plain(c) for c in predictor.vocab]
+        if task_of(predictor) != "language_model"
         else [],
         "schema": input_schema(predictor),
         "metrics": meta.get("metrics", {}),

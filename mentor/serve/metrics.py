@@ -79,10 +79,14 @@ class ServerMetrics:
                     f'mentor_requests_total{{{pid},endpoint="{endpoint}",status="{status}"}} '
                     f"{count}"
                 )
-            errors = Counter({status: n for (_, status), n in self.requests.items() if status >= 400})
+            errors = Counter(
+                {status: n for (_, status), n in self.requests.items() if status >= 400}
+            )
             lines += ["# HELP mentor_errors_total Requests answered with an error, by status.",
                       "# TYPE mentor_errors_total counter"]  # fmt: skip
-            lines += [f'mentor_errors_total{{{pid},status="{s}"}} {n}' for s, n in sorted(errors.items())]
+            lines += [
+                f'mentor_errors_total{{{pid},status="{s}"}} {n}' for s, n in sorted(errors.items())
+            ]
             lines += ["# HELP mentor_request_seconds Time from request to response.",
                       "# TYPE mentor_request_seconds histogram"]  # fmt: skip
             lines += self.latency.lines("mentor_request_seconds", f"{pid},")

@@ -111,8 +111,8 @@ class ServedModel:
             probs = self._by_class(out)
             return {"label": _plain(label), "probability": max(probs.values()),
                     "probabilities": probs}  # fmt: skip
-        values = out.reshape(-1).tolist()
-        return {"value": values[0]} if len(values) == 1 else {"values": values}
+        numbers = out.reshape(-1).tolist()
+        return {"value": numbers[0]} if len(numbers) == 1 else {"values": numbers}
 
     def _by_class(self, probs: torch.Tensor) -> dict[str, float]:
         return {str(c): float(p) for c, p in zip(self.classes, probs.tolist(), strict=True)}

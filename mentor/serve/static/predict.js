@@ -79,9 +79,10 @@ function drawImage(file) {
     const img = new Image();
     img.onload = () => {
       const canvas = $("picture");
-      const scale = Math.min(1, 420 / Math.max(img.width, img.height));
+      const scale = Math.min(Math.max(1, 280 / Math.max(img.width, img.height)), 420 / Math.max(img.width, img.height));
       canvas.width = Math.round(img.width * scale); canvas.height = Math.round(img.height * scale);
-      canvas.getContext("2d").drawImage(img, 0, 0, canvas.width, canvas.height);
+      const ctx = canvas.getContext("2d"); ctx.imageSmoothingEnabled = scale < 1;
+      ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
       canvas.dataset.scale = String(scale);
       resolve();
     };
@@ -204,7 +205,8 @@ function setupCollab(schema) {
 
 function showInfo(info) {
   $("title").textContent = info.file;
-  const metrics = Object.entries(info.metrics || {}).map(([k, v]) => `${k} ${typeof v === "number" ? v.toFixed(4) : v}`).join(" · ");
+  const shown = Object.entries(info.metrics || {}).filter(([k]) => !["epoch", "time", "train_loss"].includes(k));
+  const metrics = shown.map(([k, v]) => `${k} ${typeof v === "number" ? v.toFixed(4) : v}`).join(" · ");
   $("subtitle").textContent = `${info.task.replace("_", " ")} · version ${info.version}` + (metrics ? ` · ${metrics}` : "");
   const rows = { task: info.task, classes: info.classes.length ? info.classes.slice(0, 30).join(", ") : "-", created: info.created, version: info.version, "max batch": info.max_batch };
   for (const [k, v] of Object.entries(rows)) { const dt = document.createElement("dt"); dt.textContent = k; const dd = document.createElement("dd"); dd.textContent = String(v); $("info").append(dt, dd); }

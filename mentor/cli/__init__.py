@@ -27,7 +27,7 @@ BROKEN_PIPE_STATUS = 141
 
 def _command(name: str) -> Callable[[argparse.Namespace], int]:
     """The function that runs subcommand `name` (imported late: `--help` stays fast)."""
-    from mentor.cli import commands, evaluate, serve, train
+    from mentor.cli import clean, commands, evaluate, serve, train
 
     table: dict[str, Callable[[argparse.Namespace], int]] = {
         "train": train.train_command,
@@ -37,6 +37,7 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
         "evaluate": evaluate.evaluate_command,
         "demo": commands.demo_command,
         "serve": serve.serve_command,
+        "clean": clean.clean_command,
     }
     return table[name]
 

@@ -22,6 +22,7 @@ examples:
   mentor evaluate model.mentor pets_valid/
   mentor info model.mentor
   mentor serve model.mentor --port 8000
+  mentor clean pets/ --model model.mentor
 
 exit status:
   0 on success; 1 on bad input (one line on stderr, `mentor: error: ...`);
@@ -315,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     from mentor.cli.serve import add_serve_parser  # it reads this module's helpers
 
     add_serve_parser(sub)
+    from mentor.cli.clean import add_clean_parser
+
+    add_clean_parser(sub)
     return parser
 
 

@@ -116,8 +116,9 @@ def _add_routes(
     @app.post("/predict")
     async def predict(request: Request) -> dict[str, Any]:
         """Predict one item or a list (see the module docstring for the formats)."""
-        items, many = await _request_items(request, model)
-        results = await _answer(batcher.submit(items), limits)
+        with batcher.handling():
+            items, many = await _request_items(request, model)
+            results = await _answer(batcher.submit(items), limits)
         if many:
             return {"predictions": results, "version": model.version}
         return {"prediction": results[0], "version": model.version}

@@ -2,7 +2,8 @@
 
 Request handlers (on the event loop) `await batcher.submit(items)`; the inference thread
 takes the first waiting job, then more until it holds `max_batch` items or `max_wait_ms`
-has passed since that job arrived, runs them as one call and hands each job its part of the
+has passed since that job arrived (it waits only while other requests are being handled:
+a lone request is run at once), runs them as one call and hands each job its part of the
 results through its asyncio future. The event loop never waits on the model. The queue is
 bounded (`QueueFull`: the server answers 503 with Retry-After) and a job whose caller gave up
 (a timeout) is skipped.
@@ -14,7 +15,8 @@ import asyncio
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,9 +75,20 @@ class DynamicBatcher:
         self.metrics = metrics or ServerMetrics()
         self.jobs: queue.Queue[Job | None] = queue.Queue()
         self.waiting = 0  # items queued, not yet taken by the thread
+        self.active = 0  # requests being handled: received, checked, waiting or answered
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._loop, name="mentor-inference", daemon=True)
         self.thread.start()
+
+    @contextmanager
+    def handling(self) -> Iterator[None]:
+        """Wrap the handling of a request that submits items: while other requests are being
+        handled, a batch waits for theirs (up to `max_wait_ms`); a lone request runs at once."""
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
 
     async def submit(self, items: list[Any], run: RunBatch | None = None) -> list[Any]:
         """The results of `items`, in order, once the thread has run them (with `run`: alone,
@@ -126,6 +139,8 @@ class DynamicBatcher:
             batch, size = [job], len(job.items)
             deadline = job.arrived + self.max_wait
             while job.batchable and size < self.max_batch:
+                if self.active <= len(batch) and self.jobs.empty():
+                    break  # no other request is being handled: waiting would only add latency
                 following = self._next(deadline - time.monotonic())
                 if isinstance(following, _Empty):
                     break

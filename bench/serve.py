@@ -243,11 +243,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a short run (smoke test)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--mixed-requests", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, nargs="+", default=list(CLIENTS))
+    parser.add_argument("--per-client", type=int, default=12, help="requests per client (12)")
     args = parser.parse_args(argv)
-    runs, per_client, n_mixed = (1, 3, 500) if args.quick else (args.runs, 12, args.mixed_requests)
+    runs, per_client, n_mixed = (args.runs, args.per_client, args.mixed_requests)
+    if args.quick:
+        runs, per_client, n_mixed = 1, 3, 500
     with tempfile.TemporaryDirectory() as folder:
         model, images = export_model(Path(folder))
-        results = throughput(model, images, CLIENTS, runs, per_client, time_limit_s=120)
+        clients = tuple(args.clients)
+        results = throughput(model, images, clients, runs, per_client, time_limit_s=120)
         mixed_result = mixed(model, images, n_mixed, time_limit_s=300)
     print("\n".join(report(results, mixed_result)))
     return 0

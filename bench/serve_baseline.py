@@ -5,7 +5,7 @@ in a plain `def` endpoint (FastAPI runs it in its thread pool, as its documentat
 for blocking code). No batching. PyTorch threads are set as `mentor serve` sets them, so
 the comparison is about batching, not about thread settings.
 
-Run: `python -m bench.serve_baseline MODEL PORT` (the benchmark starts it).
+Run: `python -m bench.serve_baseline MODEL PORT [THREADS]` (the benchmark starts it).
 """
 
 from __future__ import annotations
@@ -41,6 +41,6 @@ def create_baseline_app(model: str) -> FastAPI:
 if __name__ == "__main__":
     import uvicorn
 
-    torch.set_num_threads(threads_per_worker(1))
+    torch.set_num_threads(int(sys.argv[3]) if len(sys.argv) > 3 else threads_per_worker(1))
     uvicorn.run(create_baseline_app(sys.argv[1]), host="127.0.0.1", port=int(sys.argv[2]),
                 log_level="warning")  # fmt: skip

@@ -51,6 +51,8 @@ def add_clean_parser(sub: argparse._SubParsersAction) -> None:
                    "(default: all)")  # fmt: skip
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     p.add_argument("--port", type=at_least(1), default=8001, help="port (8001)")
+    p.add_argument("--insecure", action="store_true",
+                   help="allow a --host other than this machine (127.0.0.1, localhost, ::1)")  # fmt: skip
     p.add_argument("--bs", type=at_least(1), default=64, help="batch size for scoring (64)")
     p.add_argument("--open-browser", choices=("yes", "no"), default="yes",
                    help="open the page in a web browser (yes)")  # fmt: skip
@@ -106,7 +108,11 @@ def _serve(args: argparse.Namespace, folder: Path) -> int:
                        f"({err})") from None  # fmt: skip
     from mentor.cli.commands import load_predictor
     from mentor.serve.clean import DatasetCleaner
+    from mentor.serve.server import is_loopback
 
+    if not is_loopback(args.host) and not args.insecure:
+        raise CLIError(f"--host {args.host} would let anyone on your network see the images and "
+                       "record decisions; give --insecure if that is what you want")  # fmt: skip
     _check_port(args.host, args.port)
     log = Path(args.log) if args.log else folder / DEFAULT_LOG
     cleaner = DatasetCleaner.from_folder(folder, load_predictor(args), log, args.split, args.bs)
@@ -114,8 +120,6 @@ def _serve(args: argparse.Namespace, folder: Path) -> int:
     url = f"http://{host}:{args.port}/"
     print(f"mentor: {len(cleaner)} images, most confusing first, on {url} (Ctrl-C stops)")
     print(f"mentor: decisions go to {log}; then: mentor clean {args.data} --apply {log}")
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"mentor: warning: --host {args.host} shows the images to your network")
     if args.open_browser == "yes":
         threading.Timer(1.0, webbrowser.open, [url]).start()  # once the server listens
     uvicorn.run(create_clean_app(cleaner), host=args.host, port=args.port, log_level="warning")

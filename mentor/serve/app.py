@@ -24,12 +24,14 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import torch
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -98,7 +100,8 @@ def _add_routes(
     @app.get("/info")
     async def info() -> dict[str, Any]:
         """What the model is: task, classes, input schema, metrics, date, version."""
-        return {**model.info, "limits": vars(limits), "max_batch": batcher.max_batch}
+        return {**model.info, "limits": vars(limits), "max_batch": batcher.max_batch,
+                "threads": torch.get_num_threads(), "pid": os.getpid()}  # fmt: skip
 
     @app.get("/health")
     async def health() -> dict[str, Any]:

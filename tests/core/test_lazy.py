@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 LAZY_PACKAGES = ["mentor", "mentor.callbacks", "mentor.collab", "mentor.data",
                  "mentor.inference", "mentor.tabular", "mentor.text", "mentor.train",
-                 "mentor.vision"]  # fmt: skip
+                 "mentor.serve", "mentor.vision"]  # fmt: skip
 
 
 def _type_checking_imports(package: str = "mentor") -> dict[str, str]:

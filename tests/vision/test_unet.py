@@ -103,7 +103,9 @@ def test_icnr_starts_as_nearest_neighbour_upsampling(unet: DynamicUnet) -> None:
     for up in (out, block_out):
         top_left = up[..., ::2, ::2]
         for dy, dx in [(0, 1), (1, 0), (1, 1)]:
-            torch.testing.assert_close(up[..., dy::2, dx::2], top_left, rtol=0, atol=0)
+            # equal weights for the four sub-pixels; a 512-channel convolution may still sum
+            # them in different orders (oneDNN's blocked kernels): equal to float rounding
+            torch.testing.assert_close(up[..., dy::2, dx::2], top_left, rtol=0, atol=1e-5)
         assert top_left.std() > 0  # not equal by being constant
 
 

@@ -41,9 +41,13 @@ def multipart_image(data: bytes, name: str = "image.jpg", kind: str = "valid") -
     """POST /predict with one image file in the form field 'file'."""
     boundary = uuid.uuid4().hex
     body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-        f"Content-Type: image/jpeg\r\n\r\n"
-    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            f"Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return Request("POST", "/predict", body, f"multipart/form-data; boundary={boundary}", kind)
 
 
@@ -79,7 +83,9 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
-    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+    headers = {
+        k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)
+    }
     if "content-length" in headers:
         await reader.readexactly(int(headers["content-length"]))
     elif headers.get("transfer-encoding") == "chunked":
@@ -91,8 +97,9 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     return status, headers.get("connection", "").lower() != "close"
 
 
-async def _client(port: int, next_request: Callable[[], Request | None], result: LoadResult,
-                  deadline: float) -> None:  # fmt: skip
+async def _client(
+    port: int, next_request: Callable[[], Request | None], result: LoadResult, deadline: float
+) -> None:
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
     host = f"127.0.0.1:{port}"
@@ -117,8 +124,9 @@ async def _client(port: int, next_request: Callable[[], Request | None], result:
         writer.close()
 
 
-def run_load(port: int, requests: list[Request], clients: int, n_requests: int,
-             time_limit_s: float) -> LoadResult:  # fmt: skip
+def run_load(
+    port: int, requests: list[Request], clients: int, n_requests: int, time_limit_s: float
+) -> LoadResult:
     """Send `n_requests` (cycling through `requests`) from `clients` connections."""
     result = LoadResult(clients)
     sent = [0]
@@ -131,7 +139,9 @@ def run_load(port: int, requests: list[Request], clients: int, n_requests: int,
 
     async def main() -> None:
         deadline = time.monotonic() + time_limit_s
-        await asyncio.gather(*(_client(port, next_request, result, deadline) for _ in range(clients)))
+        await asyncio.gather(
+            *(_client(port, next_request, result, deadline) for _ in range(clients))
+        )
 
     start = time.perf_counter()
     asyncio.run(main())

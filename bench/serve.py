@@ -49,8 +49,9 @@ def export_model(folder: Path, arch: str = "efficientnet_lite0") -> tuple[Path, 
 
     set_seed(0)
     root = untar_data("imagenette_small")
-    dls = ImageDataLoaders.from_folder(root, train="train", valid="val", item_tfms=Resize(SIZE),
-                                       bs=32, num_workers=0, device="cpu")  # fmt: skip
+    dls = ImageDataLoaders.from_folder(
+        root, train="train", valid="val", item_tfms=Resize(SIZE), bs=32, num_workers=0, device="cpu"
+    )
     learn = vision_learner(dls, arch, pretrained=False)
     images = [p.read_bytes() for p in sorted((root / "val").rglob("*.JPEG"))[:64]]
     return learn.export(folder / f"{arch}_{SIZE}.mentor"), images
@@ -114,9 +115,24 @@ def start(kind: str, model: Path, max_batch: int = 16, max_wait_ms: float = 10.0
     port = free_port()
     if kind == "baseline":
         return Server([sys.executable, "-m", "bench.serve_baseline", str(model), str(port)], port)
-    return Server([sys.executable, "-m", "mentor", "serve", str(model), "--port", str(port),
-                   "--max-batch", str(max_batch), "--max-wait-ms", str(max_wait_ms),
-                   "--max-queue", "1024"], port)  # fmt: skip
+    return Server(
+        [
+            sys.executable,
+            "-m",
+            "mentor",
+            "serve",
+            str(model),
+            "--port",
+            str(port),
+            "--max-batch",
+            str(max_batch),
+            "--max-wait-ms",
+            str(max_wait_ms),
+            "--max-queue",
+            "1024",
+        ],
+        port,
+    )
 
 
 @dataclass
@@ -138,15 +154,25 @@ class Side:
     def line(self, name: str) -> str:
         """One line of the report."""
         codes = " ".join(f"{code}:{n}" for code, n in sorted(self.statuses().items()))
-        return (f"  {name:9s} {self.median('per_second'):7.1f} images/s   p50 {self.median('p50'):7.1f}"
-                f"  p95 {self.median('p95'):7.1f}  p99 {self.median('p99'):7.1f} ms   status {codes}")  # fmt: skip
+        return (
+            f"  {name:9s} {self.median('per_second'):7.1f} images/s   p50 {self.median('p50'):7.1f}"
+            f"  p95 {self.median('p95'):7.1f}  p99 {self.median('p99'):7.1f} ms   status {codes}"
+        )
 
 
-def throughput(model: Path, images: list[bytes], clients: tuple[int, ...], runs: int,
-               per_client: int, time_limit_s: float) -> dict[int, dict[str, Side]]:  # fmt: skip
+def throughput(
+    model: Path,
+    images: list[bytes],
+    clients: tuple[int, ...],
+    runs: int,
+    per_client: int,
+    time_limit_s: float,
+) -> dict[int, dict[str, Side]]:
     """Both servers at each client count; runs alternate between the servers."""
     requests = [multipart_image(data, f"{i}.jpg") for i, data in enumerate(images)]
-    results: dict[int, dict[str, Side]] = {c: {"batching": Side(), "baseline": Side()} for c in clients}
+    results: dict[int, dict[str, Side]] = {
+        c: {"batching": Side(), "baseline": Side()} for c in clients
+    }
     with start("batching", model) as batching, start("baseline", model) as baseline:
         for server in (batching, baseline):  # warm-up: first calls allocate
             run_load(server.port, requests, 4, 32, time_limit_s)
@@ -155,7 +181,9 @@ def throughput(model: Path, images: list[bytes], clients: tuple[int, ...], runs:
             for i in range(runs):
                 order = [("batching", batching), ("baseline", baseline)]
                 for name, server in order if i % 2 == 0 else order[::-1]:
-                    results[c][name].runs.append(run_load(server.port, requests, c, n, time_limit_s))
+                    results[c][name].runs.append(
+                        run_load(server.port, requests, c, n, time_limit_s)
+                    )
     return results
 
 
@@ -165,8 +193,13 @@ def malformed_requests(image: bytes) -> list[Request]:
     return [
         multipart_image(image[: len(image) // 3], "cut.jpg", kind="truncated image"),
         Request("POST", "/predict", b"hello", "text/plain", kind="wrong content type"),
-        Request("POST", "/predict", json.dumps({"input": "A" * (5 * 2**20)}).encode(), json_type,
-                kind="huge JSON"),  # fmt: skip
+        Request(
+            "POST",
+            "/predict",
+            json.dumps({"input": "A" * (5 * 2**20)}).encode(),
+            json_type,
+            kind="huge JSON",
+        ),
         Request("POST", "/predict", b'{"image": "abc"}', json_type, kind="missing field"),
         Request("POST", "/predict", b'{"input": 12}', json_type, kind="wrong type"),
         Request("POST", "/predict", b"x" * (20 * 2**20), "image/jpeg", kind="20 MB body"),
@@ -196,9 +229,12 @@ class MixedResult:
         """No 5xx (nor dropped connection), every malformed request a 4xx, healthy, RSS bound."""
         kinds = self.by_kind()
         bad = [k for k in kinds if k != "valid"]
-        return (all(400 <= s < 500 for k in bad for s in kinds[k])
-                and all(s == 200 for s in kinds.get("valid", {}))
-                and self.healthy_after and self.rss_last_mb - self.rss_first_mb <= RSS_LIMIT_MB)  # fmt: skip
+        return (
+            all(400 <= s < 500 for k in bad for s in kinds[k])
+            and all(s == 200 for s in kinds.get("valid", {}))
+            and self.healthy_after
+            and self.rss_last_mb - self.rss_first_mb <= RSS_LIMIT_MB
+        )
 
 
 def mixed(model: Path, images: list[bytes], n_requests: int, time_limit_s: float) -> MixedResult:
@@ -217,23 +253,32 @@ def mixed(model: Path, images: list[bytes], n_requests: int, time_limit_s: float
 
 def report(results: dict[int, dict[str, Side]], mixed_result: MixedResult | None) -> list[str]:
     """The printed report."""
-    lines = [f"machine: {machine()}, {os.cpu_count()} cores",
-             f"model: efficientnet_lite0 at {SIZE} x {SIZE}, one JPEG per request (multipart)"]  # fmt: skip
+    lines = [
+        f"machine: {machine()}, {os.cpu_count()} cores",
+        f"model: efficientnet_lite0 at {SIZE} x {SIZE}, one JPEG per request (multipart)",
+    ]
     for c, sides in results.items():
         ratio = sides["batching"].median("per_second") / sides["baseline"].median("per_second")
         p99 = sides["batching"].median("p99") / sides["baseline"].median("p99")
-        lines += [f"{c} concurrent client(s), medians of {len(sides['batching'].runs)} runs:",
-                  sides["batching"].line("batching"), sides["baseline"].line("baseline"),
-                  f"  images/s ratio {ratio:.2f}x, p99 ratio {p99:.2f} (batching / baseline)"]  # fmt: skip
+        lines += [
+            f"{c} concurrent client(s), medians of {len(sides['batching'].runs)} runs:",
+            sides["batching"].line("batching"),
+            sides["baseline"].line("baseline"),
+            f"  images/s ratio {ratio:.2f}x, p99 ratio {p99:.2f} (batching / baseline)",
+        ]
     if mixed_result is not None:
         m = mixed_result
-        lines.append(f"mixed run: {m.first.n + m.rest.n} requests, one in five malformed, 8 clients:")
+        lines.append(
+            f"mixed run: {m.first.n + m.rest.n} requests, one in five malformed, 8 clients:"
+        )
         for kind, counts in sorted(m.by_kind().items()):
             lines.append(f"  {kind:20s} " + " ".join(f"{s}:{n}" for s, n in sorted(counts.items())))
-        lines.append(f"  RSS after {m.first.n}: {m.rss_first_mb:.1f} MB, after {m.first.n + m.rest.n}: "
-                     f"{m.rss_last_mb:.1f} MB (+{m.rss_last_mb - m.rss_first_mb:.1f}, limit "
-                     f"{RSS_LIMIT_MB:g}); /health after: {'ok' if m.healthy_after else 'DOWN'}; "
-                     f"{'PASS' if m.ok else 'FAIL'}")  # fmt: skip
+        lines.append(
+            f"  RSS after {m.first.n}: {m.rss_first_mb:.1f} MB, after {m.first.n + m.rest.n}: "
+            f"{m.rss_last_mb:.1f} MB (+{m.rss_last_mb - m.rss_first_mb:.1f}, limit "
+            f"{RSS_LIMIT_MB:g}); /health after: {'ok' if m.healthy_after else 'DOWN'}; "
+            f"{'PASS' if m.ok else 'FAIL'}"
+        )
     return lines
 
 

@@ -52,7 +52,7 @@ def add_clean_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     p.add_argument("--port", type=at_least(1), default=8001, help="port (8001)")
     p.add_argument("--insecure", action="store_true",
-                   help="allow a --host other than this machine (127.0.0.1, localhost, ::1)")  # fmt: skip
+                   help="allow a --host other than 127.0.0.1, localhost or ::1")  # fmt: skip
     p.add_argument("--bs", type=at_least(1), default=64, help="batch size for scoring (64)")
     p.add_argument("--open-browser", choices=("yes", "no"), default="yes",
                    help="open the page in a web browser (yes)")  # fmt: skip

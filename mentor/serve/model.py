@@ -50,7 +50,7 @@ class ServedModel:
         if self.info["input"] == "image":
             # batched convolutions on the CPU run about 1.3x faster on channels-last weights
             # (efficientnet_lite0, 16 images of 128 px: 76 ms instead of 98); one image alike
-            self.predictor.model.to(memory_format=torch.channels_last)
+            self.predictor.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     # ----- requests -> items (in a worker thread: images are decoded here) -----
     def item_from_json(self, value: Any, position: int | None = None) -> Any:

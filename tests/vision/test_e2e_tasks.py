@@ -65,14 +65,18 @@ def test_efficientnet_lite0_multi_label_on_coco_tiny_ranks_labels() -> None:
 
 
 @pytest.mark.slow
-def test_resnet18_finds_the_disc_centre_within_2_pixels() -> None:
+def test_resnet18_finds_the_disc_centre_in_32_pixel_images_within_1_5_pixels() -> None:
     from examples import points
 
-    learn = points.train(epochs=6, lr=1e-2, n=1000, show=False)
-    error = points.pixel_error(learn)
-    # measured 1.40 px in 47 s on one thread (5 epochs: 1.90 px; the example's n=1500 with
-    # 8 epochs at lr 3e-3: 1.01 px, `make reproduce`)
-    assert error < 2.0, f"mean centre error {error:.2f} px >= 2 (the issue's mark)"
+    # 32x32 images (centres uniform in [12, 20]) instead of the example's 64x64: a quarter of
+    # the pixels, and a batch of 32 for more steps; `make reproduce` runs the full recipe
+    # (64 px, n=1500, 8 epochs at lr 3e-3: 1.01 px)
+    learn = points.train(epochs=4, lr=1e-2, n=600, size=32, bs=32, show=False)
+    error = points.pixel_error(learn, size=32)
+    # measured 0.71 / 0.73 / 0.88 / 0.69 / 0.65 px (seeds 0 / 1 / 2 / 3 / 4) in 10-12 s on
+    # one thread; untrained, the model is off by 3.05 / 3.17 / 3.14 px, about what always
+    # answering the image's centre gives (3.0 / 3.1 / 3.1 px)
+    assert error < 1.5, f"mean centre error {error:.2f} px >= 1.5 (untrained: about 3.1)"
 
 
 def test_points_round_trip_to_pixels_and_follow_the_augmentations() -> None:

@@ -9,13 +9,16 @@ sends imagenette validation JPEGs as multipart uploads, for C = 1, 8 and 32, alt
 the two servers, `runs` times each; the report gives medians of images/s and p50/p95/p99
 latency, and the status codes.
 
+The same for a small model (resnet18 on 28 px digits), where the cost of each model call
+and not its arithmetic dominates, as for many models served in practice.
+
 The mixed run sends `mixed_requests` requests (10,000 by default) to the batching server
 from 8 clients, one in five malformed (a truncated image, a wrong content type, a JSON body
 over the limit, a missing field, a wrong type, a 20 MB body), and checks: no 5xx, every
 malformed request a 4xx, /health still answering, and the server's memory (RSS) after all
 requests within 50 MB of its memory after the first 1,000.
 
-Run: `python -m bench.serve` (about 4 minutes on 2 cores), or `--quick`.
+Run: `python -m bench.serve` (about 6 minutes on 2 cores), or `--quick`.
 """
 
 from __future__ import annotations
@@ -42,19 +45,34 @@ CLIENTS = (1, 8, 32)
 RSS_LIMIT_MB = 50.0
 
 
-def export_model(folder: Path, arch: str = "efficientnet_lite0") -> tuple[Path, list[bytes]]:
-    """The benchmark's model (untrained head: the speed is the same) and 64 validation JPEGs."""
+MODELS = {
+    "photos": f"efficientnet_lite0 at {SIZE} x {SIZE} px, imagenette JPEGs (224 px)",
+    "digits": "resnet18 at 28 x 28 px, mnist_sample PNGs",
+}
+
+
+def export_model(folder: Path, which: str = "photos") -> tuple[Path, list[bytes]]:
+    """One of the benchmark's models (untrained: the speed is the same) and 64 of its
+    validation images: efficientnet_lite0 on imagenette photos at 128 px ('photos': the
+    model's compute dominates), or resnet18 on 28 px digits ('digits': the per-call cost
+    dominates, as for small models)."""
     from mentor.data.external import untar_data
     from mentor.vision import ImageDataLoaders, Resize, vision_learner
 
     set_seed(0)
+    if which == "digits":
+        root = untar_data("mnist_sample")
+        dls = ImageDataLoaders.from_folder(root, bs=64, num_workers=0, device="cpu")
+        learn = vision_learner(dls, "resnet18", pretrained=False)
+        images = [p.read_bytes() for p in sorted((root / "valid").rglob("*.png"))[:64]]
+        return learn.export(folder / "digits.mentor"), images
     root = untar_data("imagenette_small")
     dls = ImageDataLoaders.from_folder(
         root, train="train", valid="val", item_tfms=Resize(SIZE), bs=32, num_workers=0, device="cpu"
     )
-    learn = vision_learner(dls, arch, pretrained=False)
+    learn = vision_learner(dls, "efficientnet_lite0", pretrained=False)
     images = [p.read_bytes() for p in sorted((root / "val").rglob("*.JPEG"))[:64]]
-    return learn.export(folder / f"{arch}_{SIZE}.mentor"), images
+    return learn.export(folder / f"efficientnet_lite0_{SIZE}.mentor"), images
 
 
 class Server:
@@ -251,12 +269,22 @@ def mixed(model: Path, images: list[bytes], n_requests: int, time_limit_s: float
         return MixedResult(first, rest, rss_first, rss_last, server.healthy())
 
 
-def report(results: dict[int, dict[str, Side]], mixed_result: MixedResult | None) -> list[str]:
+def report(
+    by_model: dict[str, dict[int, dict[str, Side]]], mixed_result: MixedResult | None
+) -> list[str]:
     """The printed report."""
-    lines = [
-        f"machine: {machine()}, {os.cpu_count()} cores",
-        f"model: efficientnet_lite0 at {SIZE} x {SIZE}, one JPEG per request (multipart)",
-    ]
+    lines = [f"machine: {machine()}, {os.cpu_count()} cores; one image per request (multipart)"]
+    for which, results in by_model.items():
+        lines.append(f"model: {MODELS[which]}")
+        lines += _throughput_lines(results)
+    if mixed_result is not None:
+        lines.append(f"model: {MODELS['photos']}")
+        lines += _mixed_lines(mixed_result)
+    return lines
+
+
+def _throughput_lines(results: dict[int, dict[str, Side]]) -> list[str]:
+    lines = []
     for c, sides in results.items():
         ratio = sides["batching"].median("per_second") / sides["baseline"].median("per_second")
         p99 = sides["batching"].median("p99") / sides["baseline"].median("p99")
@@ -266,19 +294,20 @@ def report(results: dict[int, dict[str, Side]], mixed_result: MixedResult | None
             sides["baseline"].line("baseline"),
             f"  images/s ratio {ratio:.2f}x, p99 ratio {p99:.2f} (batching / baseline)",
         ]
-    if mixed_result is not None:
-        m = mixed_result
-        lines.append(
-            f"mixed run: {m.first.n + m.rest.n} requests, one in five malformed, 8 clients:"
-        )
-        for kind, counts in sorted(m.by_kind().items()):
-            lines.append(f"  {kind:20s} " + " ".join(f"{s}:{n}" for s, n in sorted(counts.items())))
-        lines.append(
-            f"  RSS after {m.first.n}: {m.rss_first_mb:.1f} MB, after {m.first.n + m.rest.n}: "
-            f"{m.rss_last_mb:.1f} MB (+{m.rss_last_mb - m.rss_first_mb:.1f}, limit "
-            f"{RSS_LIMIT_MB:g}); /health after: {'ok' if m.healthy_after else 'DOWN'}; "
-            f"{'PASS' if m.ok else 'FAIL'}"
-        )
+    return lines
+
+
+def _mixed_lines(m: MixedResult) -> list[str]:
+    total = m.first.n + m.rest.n
+    lines = [f"mixed run: {total} requests, one in five malformed, 8 clients:"]
+    for kind, counts in sorted(m.by_kind().items()):
+        lines.append(f"  {kind:20s} " + " ".join(f"{s}:{n}" for s, n in sorted(counts.items())))
+    lines.append(
+        f"  RSS after {m.first.n}: {m.rss_first_mb:.1f} MB, after {total}: "
+        f"{m.rss_last_mb:.1f} MB (+{m.rss_last_mb - m.rss_first_mb:.1f}, limit "
+        f"{RSS_LIMIT_MB:g}); /health after: {'ok' if m.healthy_after else 'DOWN'}; "
+        f"{'PASS' if m.ok else 'FAIL'}"
+    )
     return lines
 
 
@@ -290,16 +319,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mixed-requests", type=int, default=10_000)
     parser.add_argument("--clients", type=int, nargs="+", default=list(CLIENTS))
     parser.add_argument("--per-client", type=int, default=12, help="requests per client (12)")
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     args = parser.parse_args(argv)
     runs, per_client, n_mixed = (args.runs, args.per_client, args.mixed_requests)
     if args.quick:
         runs, per_client, n_mixed = 1, 3, 500
     with tempfile.TemporaryDirectory() as folder:
-        model, images = export_model(Path(folder))
-        clients = tuple(args.clients)
-        results = throughput(model, images, clients, runs, per_client, time_limit_s=120)
+        by_model = {}
+        for which in args.models:
+            model, images = export_model(Path(folder), which)
+            by_model[which] = throughput(
+                model, images, tuple(args.clients), runs, per_client, time_limit_s=120
+            )
+        model, images = export_model(Path(folder), "photos")
         mixed_result = mixed(model, images, n_mixed, time_limit_s=300)
-    print("\n".join(report(results, mixed_result)))
+    print("\n".join(report(by_model, mixed_result)))
     return 0
 
 

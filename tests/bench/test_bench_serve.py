@@ -9,11 +9,11 @@ from bench.serve import main
 
 def test_serve_bench_runs_both_servers_and_the_mixed_run(shared_data: Any, capsys) -> None:
     shared_data("imagenette_small")
-    assert (
-        main(["--runs", "1", "--clients", "4", "--per-client", "2", "--mixed-requests", "60"]) == 0
-    )
+    shared_data("mnist_sample")
+    argv = ["--runs", "1", "--clients", "4", "--per-client", "2", "--mixed-requests", "60"]
+    assert main([*argv, "--models", "digits"]) == 0
     out = capsys.readouterr().out
-    assert "4 concurrent client(s)" in out and "images/s ratio" in out
+    assert "4 concurrent client(s)" in out and "images/s ratio" in out and "resnet18" in out
     assert "status 200:" in out.split("batching")[1] and "baseline" in out
     for kind in (
         "truncated image",

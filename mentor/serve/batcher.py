@@ -36,10 +36,6 @@ class QueueFull(Exception):
     """More items wait for the model than the queue holds."""
 
 
-class ItemError(ValueError):
-    """One item of a request could not be predicted (a bad image, an unknown column...)."""
-
-
 @dataclass
 class Job:
     """One request's items and the future its handler awaits."""
@@ -114,11 +110,10 @@ class DynamicBatcher:
     def _next(self, timeout: float | None) -> Job | None | _Empty:
         """The next job (None: stop), or EMPTY when none came within `timeout` seconds."""
         try:
-            job = (
-                self.jobs.get(timeout=timeout)
-                if timeout is None or timeout > 0
-                else (self.jobs.get_nowait())
-            )
+            if timeout is None or timeout > 0:
+                job = self.jobs.get(timeout=timeout)
+            else:
+                job = self.jobs.get_nowait()
         except queue.Empty:
             return EMPTY
         if job is not None:
@@ -194,4 +189,4 @@ def _resolve(
     job.loop.call_soon_threadsafe(settle)
 
 
-__all__ = ["DynamicBatcher", "ItemError", "QueueFull"]
+__all__ = ["DynamicBatcher", "QueueFull"]

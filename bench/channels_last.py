@@ -43,10 +43,10 @@ def random_images(n_train: int, n_valid: int, size: int) -> Tensors:
 def main(argv: Sequence[str] | None = None) -> list[CaseResult]:
     """Measure every case and print the ratios; returns the results."""
     parser = argparse.ArgumentParser(description="to_channelslast() against a plain loop.")
-    parser.add_argument("--quick", action="store_true", help="1 run per side, 64 images")
+    parser.add_argument("--quick", action="store_true", help="1 run per side, 32 images")
     parser.add_argument("--runs", type=int, default=None, help="timed runs per side (3)")
     args = parser.parse_args(argv)
-    data = random_images(64, 32, 64) if args.quick else random_images(256, 64, 128)
+    data = random_images(32, 16, 64) if args.quick else random_images(256, 64, 128)
     runs = args.runs or (1 if args.quick else 3)
     print(f"machine: {machine()}")
     print(f"device: {default_device()}; {len(data[0])} train / {len(data[2])} valid images of "

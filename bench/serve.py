@@ -270,7 +270,9 @@ def mixed(model: Path, images: list[bytes], n_requests: int, time_limit_s: float
 
 
 def report(
-    by_model: dict[str, dict[int, dict[str, Side]]], mixed_result: MixedResult | None
+    by_model: dict[str, dict[int, dict[str, Side]]],
+    mixed_result: MixedResult | None,
+    mixed_model: str = "photos",
 ) -> list[str]:
     """The printed report."""
     lines = [f"machine: {machine()}, {os.cpu_count()} cores; one image per request (multipart)"]
@@ -278,7 +280,7 @@ def report(
         lines.append(f"model: {MODELS[which]}")
         lines += _throughput_lines(results)
     if mixed_result is not None:
-        lines.append(f"model: {MODELS['photos']}")
+        lines.append(f"model: {MODELS[mixed_model]}")
         lines += _mixed_lines(mixed_result)
     return lines
 
@@ -320,6 +322,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, nargs="+", default=list(CLIENTS))
     parser.add_argument("--per-client", type=int, default=12, help="requests per client (12)")
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument(
+        "--mixed-model",
+        choices=list(MODELS),
+        default=None,
+        help="the model of the mixed run (default: the first of --models)",
+    )
     args = parser.parse_args(argv)
     runs, per_client, n_mixed = (args.runs, args.per_client, args.mixed_requests)
     if args.quick:
@@ -331,9 +339,10 @@ def main(argv: list[str] | None = None) -> int:
             by_model[which] = throughput(
                 model, images, tuple(args.clients), runs, per_client, time_limit_s=120
             )
-        model, images = export_model(Path(folder), "photos")
+        mixed_model = args.mixed_model or args.models[0]
+        model, images = export_model(Path(folder), mixed_model)
         mixed_result = mixed(model, images, n_mixed, time_limit_s=300)
-    print("\n".join(report(by_model, mixed_result)))
+    print("\n".join(report(by_model, mixed_result, mixed_model)))
     return 0
 
 

@@ -8,7 +8,6 @@ from bench.serve import main
 
 
 def test_serve_bench_runs_both_servers_and_the_mixed_run(shared_data: Any, capsys) -> None:
-    shared_data("imagenette_small")
     shared_data("mnist_sample")
     argv = ["--runs", "1", "--clients", "4", "--per-client", "2", "--mixed-requests", "60"]
     assert main([*argv, "--models", "digits"]) == 0

@@ -30,28 +30,14 @@ def load_predictor(args: argparse.Namespace) -> Predictor:
     return Predictor.load(args.model, device=device)  # a damaged file: one ValueError
 
 
-def _as_key(text: str, known: dict[Any, int]) -> Any:
-    """A user or item id typed on the command line, as the vocabulary spells it."""
-    if text in known:
-        return text
-    for kind in (int, float):
-        try:
-            value = kind(text)
-        except ValueError:
-            continue
-        if value in known:
-            return value
-    return text
-
-
 def _collab_pair(predictor: Predictor, raw: str) -> tuple[Any, Any]:
     """A USER,ITEM input as the ids the model knows."""
     parts = raw.split(",")
     if len(parts) != 2:
         raise CLIError(f"a collab input must be USER,ITEM such as 196,242, got {raw!r}")
     inputs = predictor.inputs
-    users, items = getattr(inputs, "user_index", {}), getattr(inputs, "item_index", {})
-    return _as_key(parts[0].strip(), users), _as_key(parts[1].strip(), items)
+    user, item = parts[0].strip(), parts[1].strip()
+    return inputs.known(user, "user"), inputs.known(item, "item")  # type: ignore[attr-defined]
 
 
 def _items(predictor: Predictor, raw: str) -> Iterable[tuple[str, Any]]:

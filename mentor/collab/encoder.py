@@ -56,6 +56,25 @@ class CollabEncoder:
             f"{self.item_name!r}, got {item!r}"
         )
 
+    def known(self, value: Any, which: str) -> Any:
+        """A user or item (`which`) as this model's vocabulary spells it: '196' (typed on a
+        command line or sent as JSON text) is 196 when the vocabulary has the number; an
+        unknown one comes back unchanged (the model predicts it from its biases)."""
+        index = self.user_index if which == "user" else self.item_index
+        try:
+            if value in index:
+                return value
+        except TypeError:  # unhashable: no vocabulary holds it
+            return value
+        for kind in (int, float, str):
+            try:
+                converted = kind(value)
+            except (TypeError, ValueError):
+                continue
+            if converted in index:
+                return converted
+        return value
+
     def indices(self, pairs: Sequence[tuple[Any, Any]], device: torch.device) -> Tensor:
         """`[n, 2]` int64 user and item indices; unseen users and items (index 0) are
         counted in a warning."""

@@ -12,6 +12,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from mentor.inference.predictor import Predictor
 
 # a DataBlock's target block class -> the task the page and the API present
@@ -61,7 +63,7 @@ def describe(predictor: Predictor, file: Path) -> dict[str, Any]:
         "task": task_of(predictor),
         "application": predictor.application,
         "input": input_kind(predictor),
-        "classes": [_plain(c) for c in predictor.vocab]
+        "classes": [plain(c) for c in predictor.vocab]
         if task_of(predictor) != "language_model"
         else [],
         "schema": input_schema(predictor),
@@ -98,8 +100,8 @@ def input_schema(predictor: Predictor) -> dict[str, Any]:
             "json": f"object with {inputs.user_name!r} and {inputs.item_name!r}, or [user, item]",  # type: ignore[attr-defined]
             "user": inputs.user_name,  # type: ignore[attr-defined]
             "item": inputs.item_name,  # type: ignore[attr-defined]
-            "users": [_plain(u) for u in users[:_MAX_LISTED]],
-            "items": [_plain(i) for i in items[:_MAX_LISTED]],
+            "users": [plain(u) for u in users[:_MAX_LISTED]],
+            "items": [plain(i) for i in items[:_MAX_LISTED]],
             "n_users": len(users),
             "n_items": len(items),
         }
@@ -116,7 +118,7 @@ def _columns(predictor: Predictor) -> list[dict[str, Any]]:
         fills.update(getattr(proc, "fill_values", {}))
     columns: list[dict[str, Any]] = []
     for name in pre.cat_names:
-        choices = [_plain(v) for v in vocabs.get(name, [])][:_MAX_LISTED]
+        choices = [plain(v) for v in vocabs.get(name, [])][:_MAX_LISTED]
         default = pre.defaults.get(name, choices[0] if choices else None)
         columns.append({"name": name, "kind": "categorical", "choices": choices,
                         "default": default})  # fmt: skip
@@ -126,9 +128,11 @@ def _columns(predictor: Predictor) -> list[dict[str, Any]]:
     return columns
 
 
-def _plain(value: Any) -> Any:
-    """A label, user or item as JSON-ready data."""
+def plain(value: Any) -> Any:
+    """A label, user, item or tensor as JSON-ready data."""
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
     return value.item() if hasattr(value, "item") else value
 
 
-__all__ = ["describe", "input_kind", "input_schema", "model_version", "task_of"]
+__all__ = ["describe", "input_kind", "input_schema", "model_version", "plain", "task_of"]

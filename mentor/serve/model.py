@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from mentor.inference.predictor import Predictor
-from mentor.serve.describe import describe
+from mentor.serve.describe import describe, plain
 from mentor.serve.limits import (
     Limits,
     RequestError,
@@ -66,7 +66,8 @@ class ServedModel:
         if kind == "pair":
             schema = self.info["schema"]
             user, item = pair_item(value, schema["user"], schema["item"], name)
-            return self._known(user, "user"), self._known(item, "item")
+            inputs = self.predictor.inputs
+            return inputs.known(user, "user"), inputs.known(item, "item")  # type: ignore[attr-defined]
         raise RequestError(422, f"the JSON API does not serve {self.task!r} models; use "
                                 "Predictor in Python")  # fmt: skip
 
@@ -75,20 +76,6 @@ class ServedModel:
         if self.info["input"] != "image":
             raise RequestError(415, f"this {self.task} model takes JSON, not a file upload")
         return decode_image(data, self.limits, repr(name))
-
-    def _known(self, value: Any, which: str) -> Any:
-        """A user or item as the model's vocabulary spells it ('196' -> 196 where needed);
-        an unknown one is kept (the model predicts from its biases)."""
-        index = getattr(self.predictor.inputs, f"{which}_index")
-        if value in index:
-            return value
-        for kind in (int, float, str):
-            try:
-                if kind(value) in index:
-                    return kind(value)
-            except (TypeError, ValueError):
-                continue
-        return value
 
     # ----- items -> results (in the inference thread) -----
     def predict_items(self, items: list[Any]) -> list[dict[str, Any]]:
@@ -110,10 +97,10 @@ class ServedModel:
         if task == "points":
             return {"points": label}
         if task == "multi_label":
-            return {"labels": [_plain(c) for c in label], "probabilities": self._by_class(out)}
+            return {"labels": [plain(c) for c in label], "probabilities": self._by_class(out)}
         if self.classes and out.dim() == 1 and out.numel() == len(self.classes):
             probs = self._by_class(out)
-            return {"label": _plain(label), "probability": max(probs.values()),
+            return {"label": plain(label), "probability": max(probs.values()),
                     "probabilities": probs}  # fmt: skip
         numbers = out.reshape(-1).tolist()
         return {"value": numbers[0]} if len(numbers) == 1 else {"values": numbers}
@@ -129,14 +116,14 @@ class ServedModel:
     def recommend(self, user: Any, n: int) -> dict[str, Any]:
         """The `n` items with the highest predicted rating for `user` (collab models)."""
         inputs = self.predictor.inputs
-        user = self._known(user, "user")
+        user = inputs.known(user, "user")  # type: ignore[attr-defined]
         if user not in inputs.user_index:  # type: ignore[attr-defined]
             raise RequestError(404, f"user {user!r} is not one the model was trained on")
         items = inputs.item_classes[1:]  # type: ignore[attr-defined]
         _, ratings = self.predictor.predict_batch([(user, i) for i in items], bs=1024)
         order = torch.argsort(ratings.reshape(-1), descending=True)[:n].tolist()
-        top = [{"item": _plain(items[i]), "rating": float(ratings.reshape(-1)[i])} for i in order]
-        return {"user": _plain(user), "items": top}
+        top = [{"item": plain(items[i]), "rating": float(ratings.reshape(-1)[i])} for i in order]
+        return {"user": plain(user), "items": top}
 
 
 def _mask_result(mask: np.ndarray, classes: list[Any]) -> dict[str, Any]:
@@ -152,13 +139,6 @@ def _mask_result(mask: np.ndarray, classes: list[Any]) -> dict[str, Any]:
     }
     return {"mask_png": base64.b64encode(buffer.getvalue()).decode(), "height": mask.shape[0],
             "width": mask.shape[1], "shares": shares}  # fmt: skip
-
-
-def _plain(value: Any) -> Any:
-    """A label as JSON-ready data."""
-    if isinstance(value, torch.Tensor):
-        return value.tolist()
-    return value.item() if hasattr(value, "item") else value
 
 
 __all__ = ["MAX_GENERATED_WORDS", "ServedModel"]

@@ -1,20 +1,15 @@
-"""A real uvicorn server on 127.0.0.1 in a background thread, stopped when the block ends."""
+"""A real uvicorn server on 127.0.0.1 in a background thread, stopped when the block ends
+(`free_port` is the serving benchmark's)."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-
-def free_port() -> int:
-    """A port nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from bench.serve import free_port
 
 
 @contextmanager

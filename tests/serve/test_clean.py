@@ -12,11 +12,7 @@ import hashlib
 import json
 import math
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +30,7 @@ from mentor.serve.clean_scores import score_folder
 from mentor.train import Learner
 from mentor.vision import ImageDataLoaders
 from tests.helpers import tiny_folder
+from tests.serve.live import free_port, live_server
 
 MISLABELLED = "train/3/mislabelled_7.png"
 
@@ -274,12 +271,6 @@ def test_apply_refuses_paths_that_leave_the_folder_and_moves_nothing(
 # ----- the command -----
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("mentor: error: "), err
@@ -329,7 +320,7 @@ def test_mentor_clean_scores_the_folder_and_serves_the_page(
 
     served: dict[str, Any] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
-    port = _free_port()
+    port = free_port()
     args = ["clean", str(digits), "--model", str(trained[1]), "--port", str(port),
             "--split", "valid", "--open-browser", "no"]  # fmt: skip
     assert main(args) == 0
@@ -413,26 +404,6 @@ def test_the_api_serves_only_the_images_it_lists(
 # ----- the page in a browser -----
 
 
-@contextmanager
-def _live(app: Any) -> Iterator[str]:
-    """Serve `app` with uvicorn on a free loopback port in a thread; yields its URL."""
-    import uvicorn
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 def _card(browser: Any, path: str) -> Any:
     from selenium.webdriver.common.by import By
 
@@ -457,8 +428,8 @@ def test_the_page_relabels_and_deletes_by_clicking_then_apply_and_undo_move_the_
     before = _snapshot(digits)
     log = tmp_path / "log.jsonl"
     cleaner = DatasetCleaner.from_folder(digits, Predictor.load(trained[1]), log=log)
-    with _live(create_clean_app(cleaner)) as url:
-        browser.get(url)
+    with live_server(create_clean_app(cleaner)) as url:
+        browser.get(f"{url}/")
         _wait(browser, lambda: browser.find_element(By.TAG_NAME, "body").get_attribute(
             "data-loaded") == "true", "the cards to load")  # fmt: skip
         cards = browser.find_elements(By.CSS_SELECTOR, "#grid .card")

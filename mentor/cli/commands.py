@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from mentor.cli.checks import check_device
 from mentor.cli.errors import ITEM_ERRORS, CLIError, report_item
 from mentor.cli.train import _existing, _read_csv
 from mentor.inference import Predictor
+from mentor.inference.masks import class_shares, mask_png
 
 
 def load_predictor(args: argparse.Namespace) -> Predictor:
@@ -98,14 +98,10 @@ def _mask_line(predictor: Predictor, name: str, mask: np.ndarray, args: argparse
     folder = Path(args.out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     file = folder / f"{Path(name).stem}.png"
-    dtype = np.uint8 if int(mask.max(initial=0)) < 256 else np.uint16
-    Image.fromarray(mask.astype(dtype)).save(file)
-    counts = np.bincount(mask.ravel().astype(np.int64))
-    order = np.argsort(-counts, kind="stable")[: args.top_k]
-    vocab = predictor.vocab or []
-    shares = [
-        (vocab[i] if i < len(vocab) else int(i), counts[i] / mask.size) for i in order if counts[i]
-    ]
+    file.write_bytes(mask_png(mask))
+    present = class_shares(mask, predictor.vocab or [])
+    largest = sorted(present, key=lambda entry: -entry[1])[: args.top_k]  # stable: ties by index
+    shares = [(label, share) for label, _, share in largest]
     if args.json:
         classes = [{"label": label, "share": float(share)} for label, share in shares]
         return json.dumps({"input": name, "mask": str(file), "classes": classes})

@@ -35,6 +35,7 @@ else:  # a type checker reads the imports above; Python loads each name on first
             "export",
             "learner",
             "load",
+            "masks",
             "migrate",
             "onnx_export",
             "predictor",

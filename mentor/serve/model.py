@@ -8,7 +8,6 @@ worker thread) and from the batcher's inference thread (`predict_items`).
 from __future__ import annotations
 
 import base64
-import io
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from mentor.inference.masks import class_shares, mask_png
 from mentor.inference.predictor import Predictor
 from mentor.serve.describe import describe, plain
 from mentor.serve.limits import (
@@ -128,16 +128,8 @@ class ServedModel:
 
 def _mask_result(mask: np.ndarray, classes: list[Any]) -> dict[str, Any]:
     """A predicted mask as a base64 PNG of class indices, its size and each class's share."""
-    dtype = np.uint8 if int(mask.max(initial=0)) < 256 else np.uint16
-    buffer = io.BytesIO()
-    Image.fromarray(mask.astype(dtype)).save(buffer, format="PNG")
-    counts = np.bincount(mask.ravel().astype(np.int64), minlength=len(classes))
-    shares = {
-        str(classes[i] if i < len(classes) else i): float(c / mask.size)
-        for i, c in enumerate(counts)
-        if c
-    }
-    return {"mask_png": base64.b64encode(buffer.getvalue()).decode(), "height": mask.shape[0],
+    shares = {str(label): share for label, _, share in class_shares(mask, classes)}
+    return {"mask_png": base64.b64encode(mask_png(mask)).decode(), "height": mask.shape[0],
             "width": mask.shape[1], "shares": shares}  # fmt: skip
 
 

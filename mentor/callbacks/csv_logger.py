@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from mentor.core.device import is_main_process
 from mentor.train.callback import Callback
 
 
@@ -26,6 +27,8 @@ class CSVLogger(Callback):
     def before_fit(self) -> None:
         """Open the file (and write the header unless appending to an existing one)."""
         self.file = self.learn.path / self.fname
+        if not is_main_process():  # rank 0 writes the log of a distributed run
+            return
         self.file.parent.mkdir(parents=True, exist_ok=True)
         if not self.append or not self.file.exists():
             with self.file.open("w", newline="") as out:
@@ -34,6 +37,8 @@ class CSVLogger(Callback):
     def after_epoch(self) -> None:
         """Write this epoch's row."""
         row = self.learn.recorder.values[-1]
+        if not is_main_process():
+            return
         with self.file.open("a", newline="") as out:
             csv.writer(out).writerow(
                 [row.get(name, "") for name in self.learn.recorder.metric_names]

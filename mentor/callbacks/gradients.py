@@ -55,9 +55,13 @@ class GradientAccumulation(Callback):
         left = learn.n_iter - group_start if learn.n_iter else self.n_acc
         learn.loss_grad = learn.loss_grad / min(self.n_acc, left)
 
+    def steps_now(self) -> bool:
+        """Whether the current batch completes a group (the optimizer steps after it)."""
+        learn = self.learn
+        last_batch = bool(learn.n_iter) and learn.iter + 1 == learn.n_iter
+        return not (learn.iter + 1) % self.n_acc or last_batch
+
     def before_step(self) -> None:
         """Skip the step (and the zeroing of gradients) until the group is complete."""
-        learn = self.learn
-        last_batch = learn.n_iter and learn.iter + 1 == learn.n_iter
-        if (learn.iter + 1) % self.n_acc and not last_batch:
+        if not self.steps_now():
             raise CancelBatch()

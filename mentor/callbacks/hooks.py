@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
+from mentor.core.device import is_main_process
 from mentor.train.callback import Callback
 
 if TYPE_CHECKING:
@@ -327,6 +328,6 @@ class ActivationStats(Callback):
         if len(self.names) <= 12:
             axes[0].legend(fontsize=7)
         fig.tight_layout()
-        if fname is not None:
+        if fname is not None and is_main_process():
             fig.savefig(fname, dpi=80)
         return fig

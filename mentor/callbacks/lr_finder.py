@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import torch
 
+from mentor.core.dist import launched_world_size
 from mentor.core.seed import get_rng_state, set_rng_state
 from mentor.core.warn import warn
 from mentor.optim import set_hyper
@@ -119,6 +120,13 @@ def lr_find(
         >>> suggestions = learn.lr_find()
         >>> learn.fit_one_cycle(3, suggestions.valley)
     """
+    if learn.sharded or (learn.auto_distrib and launched_world_size() > 1):
+        from mentor.distributed import on_rank0  # rank 0 sweeps, every rank gets the result
+
+        return on_rank0(
+            learn,
+            lambda: lr_find(learn, start_lr, end_lr, num_it, stop_div, show_plot, suggest_funcs),
+        )
     funcs = suggest_funcs if suggest_funcs is not None else (valley, minimum, steep, slide)
     n_batches = len(learn.dls.train) if learn.dls.train.has_len() else 1
     n_epoch = math.ceil(num_it / max(n_batches, 1))

@@ -7,6 +7,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+from mentor.core.dist import barrier
 from mentor.train.callback import Callback, CancelFit
 
 Compare = Callable[[float, float], bool]
@@ -146,4 +147,6 @@ class SaveModelCallback(TrackerCallback):
     def after_fit(self) -> None:
         """Load the best model (unless saving every epoch)."""
         if not self.every_epoch and self.best_epoch >= 0:
+            if self.learn.sharded:
+                barrier()  # rank 0 has finished writing it
             self.learn.load(self.fname, with_opt=self.with_opt)

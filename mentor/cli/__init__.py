@@ -47,6 +47,7 @@ def _run(args_list: list[str]) -> int:
     from mentor.cli.checks import check_up_front
 
     args = build_parser().parse_args(args_list)
+    args.argv = args_list  # `mentor train --nproc N` starts N processes with the same line
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _WarningLines()

@@ -241,6 +241,12 @@ def _train_options(p: argparse.ArgumentParser) -> None:
         help="where report.html goes (default: the folder of --out)",
     )
     p.add_argument(
+        "--nproc",
+        type=at_least(1),
+        default=1,
+        help="train data-parallel in N processes on this machine (through torchrun; default 1)",
+    )
+    p.add_argument(
         "--resume",
         action="store_true",
         help="continue an interrupted run of the same command from its last epoch "

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from mentor.cli.parser import option_name, shaping_options
+from mentor.core.device import is_main_process
+from mentor.core.dist import barrier
 from mentor.train import Learner
 from mentor.train.checkpoint import CheckpointCallback
 from mentor.train.fits import FitStage, run_stage
@@ -50,16 +52,19 @@ class TrainingRun:
         """A new run (an earlier one's checkpoints for the same --out are replaced, with a
         note on stderr: that run could have been continued with --resume)."""
         folder = cls.folder_for(args.out)
-        if (folder / RUN_FILE).exists():
-            print(
-                f"mentor: note: starting over; the interrupted run in {str(folder)!r} is "
-                "replaced (--resume would have continued it)",
-                file=sys.stderr,
-            )
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
         run = cls(folder, lr, _shaping(args))
-        (folder / RUN_FILE).write_text(json.dumps({"lr": lr, "options": run.options}, indent=1))
+        if is_main_process():  # one writer in a distributed run
+            if (folder / RUN_FILE).exists():
+                print(
+                    f"mentor: note: starting over; the interrupted run in {str(folder)!r} is "
+                    "replaced (--resume would have continued it)",
+                    file=sys.stderr,
+                )
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            record = {"lr": lr, "options": run.options}
+            (folder / RUN_FILE).write_text(json.dumps(record, indent=1))
+        barrier()
         return run
 
     @classmethod
@@ -87,13 +92,15 @@ class TrainingRun:
         for number, stage in enumerate(stages, start=1):
             file = self.folder / f"stage{number}.pt"
             resume_from = file if resume and file.exists() else None
-            if resume_from is not None:
+            if resume_from is not None and is_main_process():
                 print(f"resuming stage {number} of {len(stages)} from {resume_from}")
             run_stage(learn, stage, cbs=[CheckpointCallback(file, "epoch", resume_from)])
 
     def finish(self) -> None:
         """The model is exported: the checkpoints are no longer needed."""
-        shutil.rmtree(self.folder, ignore_errors=True)
+        barrier()  # every rank is done with them
+        if is_main_process():
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _shaping(args: argparse.Namespace) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from mentor.cli.checks import check_device
 from mentor.cli.errors import CLIError
 from mentor.cli.resume import TrainingRun
 from mentor.collab import CollabDataLoaders
+from mentor.core.device import is_main_process
+from mentor.core.dist import launched_world_size
 from mentor.core.seed import set_seed
 from mentor.train import Learner
 from mentor.train.fits import FitStage, fine_tune_stages
@@ -258,8 +261,8 @@ def _suggested(learn: Learner, plot: str | None = None) -> float:
     sweep = len(learn.dls.train) if isinstance(learn.dls, CollabDataLoaders) else 100
     found = learn.lr_find(num_it=max(sweep, 100), show_plot=False)
     names = ", ".join(f"{k} {v:.2e}" for k, v in found.as_dict().items())
-    print(f"lr_find suggests: {names}")
-    if plot:
+    _say(f"lr_find suggests: {names}")
+    if plot and is_main_process():
         import matplotlib.pyplot as plt
 
         fig = learn.recorder.plot_lr_find(found.as_dict())
@@ -284,27 +287,40 @@ def _lr(text: str) -> float | None:
 
 def train_command(args: argparse.Namespace) -> int:
     """`mentor train APP DATA ...`: train (or --resume), print the epoch table, export to --out
-    and write the report."""
+    and write the report. With `--nproc N`, start N processes that each run this command
+    data-parallel; under torchrun, train data-parallel (rank 0 prints and writes)."""
+    if args.nproc > 1 and launched_world_size() == 1:
+        from mentor.cli.launch import launch
+
+        return launch(args.argv, args.nproc)
     lr = _lr(args.lr)
-    run = TrainingRun.resume(args) if args.resume else None
-    if run is not None and lr is not None and lr != run.lr:
-        raise CLIError(f"--lr {args.lr} differs from the interrupted run's {run.lr:.3g}")
     learn = make_learner(args)
-    if run is None:
-        run = TrainingRun.start(args, lr if lr is not None else _suggested(learn))
-    print(f"training {args.epochs} epoch(s) with lr {run.lr:.2e}")
-    run.fit(learn, _stages(args, run.lr), resume=args.resume)
-    last = learn.recorder.values[-1] if learn.recorder.values else {}
-    values = {k: v for k, v in last.items() if k not in ("epoch", "time")}
-    if values:
-        print("final: " + ", ".join(f"{k} {float(v):.4f}" for k, v in values.items()))
-    out = learn.export(args.out)
-    print(f"model exported to {out}")
-    title = f"mentor train {args.app} {args.data}"
-    report = learn.report(args.report or out.parent, export_path=out, title=title)
-    print(f"report written to {report}")
-    run.finish()
+    parallel = learn.distrib_ctx() if launched_world_size() > 1 else contextlib.nullcontext()
+    with parallel:
+        run = TrainingRun.resume(args) if args.resume else None
+        if run is not None and lr is not None and lr != run.lr:
+            raise CLIError(f"--lr {args.lr} differs from the interrupted run's {run.lr:.3g}")
+        if run is None:
+            run = TrainingRun.start(args, lr if lr is not None else _suggested(learn))
+        _say(f"training {args.epochs} epoch(s) with lr {run.lr:.2e}")
+        run.fit(learn, _stages(args, run.lr), resume=args.resume)
+        last = learn.recorder.values[-1] if learn.recorder.values else {}
+        values = {k: v for k, v in last.items() if k not in ("epoch", "time")}
+        if values:
+            _say("final: " + ", ".join(f"{k} {float(v):.4f}" for k, v in values.items()))
+        out = learn.export(args.out)
+        _say(f"model exported to {out}")
+        title = f"mentor train {args.app} {args.data}"
+        report = learn.report(args.report or out.parent, export_path=out, title=title)
+        _say(f"report written to {report}")
+        run.finish()
     return 0
+
+
+def _say(text: str) -> None:
+    """Print on the main process only (rank 0 of a distributed run)."""
+    if is_main_process():
+        print(text)
 
 
 def _stages(args: argparse.Namespace, lr: float) -> list[FitStage]:

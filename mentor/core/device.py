@@ -19,8 +19,9 @@ def default_device(use_cuda: bool | None = None) -> torch.device:
     """
     if use_cuda is False:
         return torch.device("cpu")
-    if torch.cuda.is_available():
-        return torch.device("cuda")
+    if torch.cuda.is_available():  # under torchrun, this process's GPU
+        local_rank = os.environ.get("LOCAL_RANK")
+        return torch.device("cuda", int(local_rank)) if local_rank else torch.device("cuda")
     if use_cuda:
         raise RuntimeError("use_cuda=True but torch sees no CUDA device; pass use_cuda=None")
     return torch.device("cpu")

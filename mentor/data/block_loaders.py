@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.utils.data import DataLoader
 
-from mentor.core.device import default_device, keep_batch_memory, to_cpu
+from mentor.core.device import default_device, is_main_process, keep_batch_memory, to_cpu
 from mentor.data.datablock import Datasets, SkippingLoader, collate_samples
 from mentor.data.encoders import BlockEncoder
 from mentor.data.loaders import DataLoaders, DeviceLoader
@@ -230,7 +230,7 @@ class BlockDataLoaders(DataLoaders):
             ax.axis("off")
         fig.tight_layout()
         interactive = matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo")
-        if fname is not None or not interactive:
+        if (fname is not None or not interactive) and is_main_process():
             fig.savefig(fname or "show_batch.png", dpi=80)
         return fig
 
@@ -277,7 +277,7 @@ class BlockDataLoaders(DataLoaders):
         for ax in axes_list:
             ax.axis("off")
         fig.tight_layout()
-        if fname is not None:
+        if fname is not None and is_main_process():
             fig.savefig(fname, dpi=80)
         return fig
 
@@ -324,7 +324,7 @@ class BlockDataLoaders(DataLoaders):
                 if row == 0:
                     ax.set_title(name, fontsize=9)
         fig.tight_layout()
-        if fname is not None:
+        if fname is not None and is_main_process():
             fig.savefig(fname, dpi=80)
         return fig
 

@@ -12,6 +12,7 @@ from torch.utils.data import Dataset, default_collate
 
 from mentor.data.blocks import TransformBlock, as_block
 from mentor.data.errors import BadItemError, worker_message
+from mentor.data.shard import Shard, shard_dataloader, shard_of
 from mentor.data.splitters import RandomSplitter
 from mentor.data.transforms import ItemTransform, Kinds, ToTensor, apply_item_tfms
 
@@ -79,6 +80,15 @@ class SkippingLoader:
 
     def __len__(self) -> int:
         return len(self.loader)
+
+    @property
+    def shard_info(self) -> Shard | None:
+        """The shard of a distributed run the loader reads (None: all of it)."""
+        return shard_of(self.loader)
+
+    def shard(self, shard: Shard) -> SkippingLoader:
+        """The same loader reading only `shard` (see `mentor.data.shard`)."""
+        return SkippingLoader(shard_dataloader(self.loader, shard))
 
     def __iter__(self) -> Iterator[Any]:
         new: list[str] = []

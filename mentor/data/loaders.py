@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -9,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from mentor.core.device import default_device, split_batch, to_cpu, to_device
+from mentor.data.shard import Shard, shard_loader, shard_of
 
 if TYPE_CHECKING:
     from mentor.data.encoders import ItemEncoder
@@ -47,11 +49,22 @@ class TensorLoader:
         self.bs = bs
         self.shuffle = shuffle
         self.drop_last = drop_last
+        self.shard_info: Shard | None = None
 
     def __len__(self) -> int:
-        return self.n // self.bs if self.drop_last else -(-self.n // self.bs)
+        shard = self.shard_info
+        if shard is None:
+            return self.n // self.bs if self.drop_last else -(-self.n // self.bs)
+        if shard.train:
+            group = self.bs * shard.world
+            return self.n // group if self.drop_last and self.n >= group else -(-self.n // group)
+        block = shard.block(range(self.n))
+        return -(-(block.stop - block.start) // self.bs)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        if self.shard_info is not None:
+            yield from self._shard_batches(self.shard_info)
+            return
         n_batches = len(self)
         if self.shuffle:
             order = torch.randperm(self.n, device=self.tensors[0].device)
@@ -61,6 +74,25 @@ class TensorLoader:
         for i in range(n_batches):
             start = i * self.bs
             yield tuple(t[start : start + self.bs] for t in tensors)
+
+    def shard(self, shard: Shard) -> TensorLoader:
+        """A copy that reads only `shard` of a distributed run (see `mentor.data.shard`)."""
+        out = copy.copy(self)
+        out.shard_info = shard
+        return out
+
+    def _shard_batches(self, shard: Shard) -> Iterator[tuple[torch.Tensor, ...]]:
+        device = self.tensors[0].device
+        if self.shuffle:  # drawn as in one process, so the ranks' pieces make its batches
+            order = torch.randperm(self.n, device=device)
+        else:
+            order = torch.arange(self.n, device=device)
+        if shard.train:
+            batches = shard.train_batches(order, self.bs, self.drop_last)
+        else:
+            batches = list(order[shard.block(order)].split(self.bs))
+        for index in batches:
+            yield tuple(t[index] for t in self.tensors)
 
 
 class DeviceLoader:
@@ -103,6 +135,15 @@ class DeviceLoader:
     def has_len(self) -> bool:
         """Whether the wrapped loader knows its number of batches."""
         return isinstance(self.loader, Sized)
+
+    @property
+    def shard_info(self) -> Shard | None:
+        """The shard of a distributed run the wrapped loader reads (None: all of it)."""
+        return shard_of(self.loader)
+
+    def shard(self, shard: Shard) -> DeviceLoader:
+        """The same loader reading only `shard` (see `mentor.data.shard`)."""
+        return DeviceLoader(shard_loader(self.loader, shard), self.device, self.after_batch)
 
 
 class TargetBlock(Protocol):

@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from mentor.callbacks.gradients import GradientClip
+from mentor.core.device import is_main_process
 from mentor.core.spec import is_registered, spec_name
 from mentor.text.callbacks import ModelResetter, RNNRegularizer
 from mentor.text.data import TextDataLoaders
@@ -53,6 +54,8 @@ class TextLearner(Learner):
     def save_encoder(self, name: str) -> Path:
         """Save the encoder's weights to `path/model_dir/name.safetensors`; returns the file."""
         file = self.path / self.model_dir / f"{name}.safetensors"
+        if not is_main_process():  # rank 0 writes it in a distributed run
+            return file
         file.parent.mkdir(parents=True, exist_ok=True)
         # tied weights share storage; safetensors wants each tensor on its own
         weights = self.encoder.state_dict()

@@ -7,12 +7,15 @@ tensor slices (language model) or one padded array (classifier), never per-token
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from mentor.data.shard import Shard
 
 
 class LMLoader:
@@ -51,12 +54,26 @@ class LMLoader:
         self.shuffle = shuffle
         self.jitter = shuffle if jitter is None else jitter
         self.n_tokens = sum(len(doc) for doc in self.docs)
-        self.row_len = (self.n_tokens - 1) // bs
-        if self.row_len < 1:
+        self.shard_info: Shard | None = None
+        self.row_len = self._row_len(bs)
+
+    def _row_len(self, n_rows: int) -> int:
+        row_len = (self.n_tokens - 1) // n_rows
+        if row_len < 1:
             raise ValueError(
-                f"{self.n_tokens} tokens are too few for {bs} rows of a language-model batch; "
-                "use a smaller bs or more text"
+                f"{self.n_tokens} tokens are too few for {n_rows} rows of a language-model "
+                "batch; use a smaller bs (or fewer processes) or more text"
             )
+        return row_len
+
+    def shard(self, shard: Shard) -> LMLoader:
+        """A copy for one rank of a distributed run: the stream is cut into `bs * world`
+        rows, as one process with that batch size would cut it, and this rank reads rows
+        `rank * bs` to `(rank + 1) * bs` (training and evaluation alike: rows never overlap)."""
+        out = copy.copy(self)
+        out.shard_info = shard
+        out.row_len = self._row_len(self.bs * shard.world)
+        return out
 
     def __len__(self) -> int:
         return math.ceil(self.row_len / self.seq_len)
@@ -77,8 +94,14 @@ class LMLoader:
         """The stream for this pass as `[bs, row_len]` inputs and next-token targets."""
         order = torch.randperm(len(self.docs)).tolist() if self.shuffle else range(len(self.docs))
         stream = torch.from_numpy(np.concatenate([self.docs[i] for i in order]).astype(np.int64))
-        n = self.bs * self.row_len
-        return stream[:n].view(self.bs, -1), stream[1 : n + 1].view(self.bs, -1)
+        shard = self.shard_info
+        rows = self.bs * (shard.world if shard else 1)
+        n = rows * self.row_len
+        inputs, targets = stream[:n].view(rows, -1), stream[1 : n + 1].view(rows, -1)
+        if shard is None:
+            return inputs, targets
+        mine = slice(shard.rank * self.bs, (shard.rank + 1) * self.bs)
+        return inputs[mine], targets[mine]
 
     def _next_len(self, generator: torch.Generator) -> int:
         if not self.jitter:
@@ -126,30 +149,67 @@ class SortedTextLoader:
         self.labels = labels
         self.bs, self.pad_idx, self.shuffle = bs, pad_idx, shuffle
         self.lengths = np.array([len(doc) for doc in self.docs], dtype=np.int64)
-        self.item_order = np.argsort(-self.lengths, kind="stable").tolist()
+        self.sorted_order: list[int] = np.argsort(-self.lengths, kind="stable").tolist()
+        self.item_order = self.sorted_order
+        self.shard_info: Shard | None = None
 
     def __len__(self) -> int:
-        return math.ceil(len(self.docs) / self.bs)
+        shard = self.shard_info
+        if shard is None:
+            return math.ceil(len(self.docs) / self.bs)
+        if shard.train:
+            return math.ceil(len(self.docs) / (self.bs * shard.world))
+        block = shard.block(self.sorted_order)
+        return math.ceil((block.stop - block.start) / self.bs)
+
+    def shard(self, shard: Shard) -> SortedTextLoader:
+        """A copy for one rank of a distributed run: a training pass draws the batches of
+        `bs * world` texts one process would, and this rank reads its piece of each; an
+        evaluation pass reads one block of the length-sorted texts (`item_order` lists them,
+        so gathered predictions go back in the texts' order)."""
+        out = copy.copy(self)
+        out.shard_info = shard
+        if not shard.train:
+            out.item_order = self.sorted_order[shard.block(self.sorted_order)]
+        return out
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
-        batches = self._shuffled_batches() if self.shuffle else self._batches(self.item_order)
+        batches = self._pass_batches()
         if self.shuffle:
             self.item_order = [i for batch in batches for i in batch]
         for batch in batches:
             x = pad_docs([self.docs[i] for i in batch], self.pad_idx)
             yield (x,) if self.labels is None else (x, self.labels[batch])
 
-    def _batches(self, order: Sequence[int]) -> list[list[int]]:
-        return [list(order[i : i + self.bs]) for i in range(0, len(order), self.bs)]
+    def _pass_batches(self) -> list[list[int]]:
+        shard = self.shard_info
+        if shard is None or not shard.train:  # an evaluation shard's item_order is its block
+            return (
+                self._shuffled_batches(self.bs)
+                if self.shuffle
+                else self._batches(self.item_order, self.bs)
+            )
+        group = self.bs * shard.world
+        batches = (
+            self._shuffled_batches(group)
+            if self.shuffle
+            else self._batches(self.sorted_order, group)
+        )
+        everything = torch.arange(len(self.docs))
+        return [shard.piece(torch.as_tensor(batch), everything).tolist() for batch in batches]
 
-    def _shuffled_batches(self) -> list[list[int]]:
+    @staticmethod
+    def _batches(order: Sequence[int], bs: int) -> list[list[int]]:
+        return [list(order[i : i + bs]) for i in range(0, len(order), bs)]
+
+    def _shuffled_batches(self, bs: int) -> list[list[int]]:
         order = torch.randperm(len(self.docs)).numpy()
-        bucket = self.bs * self.bucket_batches
+        bucket = bs * self.bucket_batches
         batches: list[list[int]] = []
         for start in range(0, len(order), bucket):
             chunk = order[start : start + bucket]
             chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
-            batches += self._batches(chunk.tolist())
+            batches += self._batches(chunk.tolist(), bs)
         longest = max(range(len(batches)), key=lambda b: self.lengths[batches[b][0]])
         first = batches.pop(longest)
         rest = [batches[i] for i in torch.randperm(len(batches)).tolist()]

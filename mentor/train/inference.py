@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from mentor.core import dist
 from mentor.core.device import split_batch, to_device
 from mentor.data.encoders import ItemEncoder
 from mentor.data.loaders import DataLoaders, DeviceLoader
+from mentor.data.shard import Shard, shard_loader, shard_of
 from mentor.train.losses import loss_activation, loss_decodes
 
 if TYPE_CHECKING:
@@ -38,6 +40,8 @@ def get_preds(
     loader = learn.dls.valid if dl is None else dl
     if loader is None:
         raise ValueError("there is no validation set; pass dl= to predict on other data")
+    if learn.sharded and shard_of(loader) is None:  # each process predicts its block
+        loader = shard_loader(loader, Shard(dist.rank(), dist.world_size(), train=False))
     inputs: list[torch.Tensor] = []
     preds: list[torch.Tensor] = []
     targets: list[torch.Tensor] = []
@@ -51,7 +55,10 @@ def get_preds(
             if with_input:
                 inputs.append(xb[0])
     base = getattr(loader, "loader", loader)  # a DeviceLoader's wrapped loader
-    order = _restore_order(getattr(base, "item_order", None), sum(len(p) for p in preds))
+    item_order = getattr(base, "item_order", None)
+    if learn.sharded:  # every process's predictions, in rank order (= item order)
+        preds, targets, inputs, item_order = _gather(preds, targets, inputs, item_order)
+    order = _restore_order(item_order, sum(len(p) for p in preds))
     out = torch.cat(preds).cpu()[order]
     target = torch.cat(targets).cpu()[order] if targets else None
     result: list[Any] = [_activate(learn.loss_func, out, act), target]
@@ -62,6 +69,16 @@ def get_preds(
             raise ValueError("with_loss=True needs targets, but the batches have none")
         result.append(_item_losses(learn.loss_func, out, target))
     return tuple(result)
+
+
+def _gather(*parts: Any) -> tuple[Any, ...]:
+    """Lists (per batch) gathered from every process and joined in rank order."""
+    gathered = dist.gather_objects([list(p) if p is not None else None for p in parts])
+    joined: list[Any] = []
+    for i, part in enumerate(parts):
+        pieces = [rank_parts[i] for rank_parts in gathered]
+        joined.append(None if part is None else [x for piece in pieces for x in piece])
+    return tuple(joined)
 
 
 def _restore_order(item_order: Any, n: int) -> Any:

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from mentor.core.device import keep_batch_memory, split_batch
+from mentor.core.dist import launched_world_size
 from mentor.core.registry import OPTIMIZERS
 from mentor.core.seed import set_rng_state
 from mentor.data.loaders import DataLoaders, DeviceLoader
@@ -36,6 +37,7 @@ from mentor.train.terminate import TerminateOnNaN
 
 if TYPE_CHECKING:  # types only: the training layer never imports these modules
     from mentor.callbacks.lr_finder import SuggestedLRs, SuggestFunc
+    from mentor.distributed import DistribContext
     from mentor.inference.onnx_export import OnnxExport
     from mentor.train.summary import ModelSummary
 
@@ -115,6 +117,13 @@ class Learner:
         self.pred: Any = None
         self.loss_grad = self.loss = torch.zeros(())
         self.said_no_valid = False
+        # many processes (see mentor.distributed): the DistributedDataParallel wrapper the
+        # training batches run through during a fit, whether the loaders read only this
+        # process's shard (validation sums are then all-reduced, predictions gathered), and
+        # whether a fit under torchrun turns that on by itself
+        self.ddp: nn.Module | None = None
+        self.sharded = False
+        self.auto_distrib = True
         self.cbs: list[Callback] = []
         self._handlers: dict[str, tuple[tuple[Callable[[], None], ...], ...]] = {}
         self.recorder = Recorder()
@@ -208,7 +217,15 @@ class Learner:
         self.n_epoch, self.epoch, self.train_iter, self.skip_batches = n_epoch, 0, 0, 0
         self.resume_rng = None
         extra = [*(cbs or ()), *checkpoint_callbacks(self, checkpoint_every, resume_from)]
-        with self.added_cbs(extra):
+        if self.sharded or (self.auto_distrib and launched_world_size() > 1):
+            from mentor.distributed import distributed_fit
+
+            distributed_fit(self, lambda: self._fit(extra))
+        else:
+            self._fit(extra)
+
+    def _fit(self, cbs: list[Callback]) -> None:
+        with self.added_cbs(cbs):
             try:
                 self._event("before_fit")
                 for epoch in range(self.epoch, self.n_epoch):
@@ -245,8 +262,9 @@ class Learner:
         self.xb, self.yb = split_batch(batch)
         try:
             self._event("before_batch")
+            model = self.ddp if self.training and self.ddp is not None else self.model
             with self.autocast:
-                self.pred = self.model(*self.xb)
+                self.pred = model(*self.xb)
                 self._event("after_pred")
                 self.loss_grad = self._compute_loss(self.pred, self.yb)
                 self.loss = self.loss_grad.detach()
@@ -448,6 +466,20 @@ class Learner:
         from mentor.callbacks.mixed_precision import set_precision
 
         return set_precision(self, None)
+
+    # ----- many processes (see mentor.distributed) -----
+    def distrib_ctx(self, sync_bn: bool = False, timeout: float | None = None) -> DistribContext:
+        """`with learn.distrib_ctx():` trains data-parallel on the processes `torchrun`
+        started (a fit under torchrun does so by itself; this makes it explicit and tears
+        the process group down at the end). See `mentor.distributed.DistribContext`.
+
+        Args:
+            sync_bn: turn batch-norm layers into `SyncBatchNorm` (CUDA) for the block.
+            timeout: seconds a collective waits for a silent process (default 1800).
+        """
+        from mentor.distributed import DistribContext
+
+        return DistribContext(self, sync_bn=sync_bn, timeout=timeout)
 
     # ----- memory format (see mentor.callbacks.memory_format) -----
     def to_channelslast(self) -> Self:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from mentor.core.device import find_bs
+from mentor.core.dist import gather_objects, sum_totals
 from mentor.train.callback import Callback
 
 if TYPE_CHECKING:
@@ -99,23 +100,32 @@ class Recorder(Callback):
                 metric.accumulate(learn.pred, *learn.yb)
 
     def after_train(self) -> None:
-        """The epoch's train loss: the mean over its batches, weighted by batch size."""
+        """The epoch's train loss: the mean over its batches (of every process), weighted by
+        batch size."""
         self.flush()
-        self.train_loss = self._epoch_loss / self._epoch_count if self._epoch_count else math.nan
+        loss, count = self._epoch_loss, self._epoch_count
+        if self.learn.sharded:
+            totals = sum_totals(
+                gather_objects([torch.tensor([loss, count], dtype=torch.float64)]),
+                torch.device("cpu"),
+            )
+            loss, count = totals[0].tolist()
+        self.train_loss = loss / count if count else math.nan
 
     def after_validate(self) -> None:
-        """Read the validation loss and the metrics (the one sync of the validation phase)."""
-        if not self._valid_losses:
+        """Read the validation loss and the metrics (the one sync of the validation phase);
+        with sharded loaders, the sums and counts of every process are added first."""
+        totals = self._valid_totals()
+        if self.learn.sharded:
+            totals = self._reduce_valid(totals)
+        if totals is None:
             self.last_valid = {}
             return
-        losses = torch.stack(self._valid_losses).float()
-        weights = torch.tensor(self._valid_bs, dtype=torch.float32, device=losses.device)
-        mean, n_bad = torch.stack(
-            [(losses * weights).sum() / weights.sum(), (~losses.isfinite()).sum().float()]
-        ).tolist()  # one read for both
+        loss_sum, count, n_bad, n_batches = totals.tolist()  # one read for all
+        mean = loss_sum / count
         if n_bad:
             warnings.warn(
-                f"the validation loss is {mean}: {int(n_bad)} of {len(losses)} validation "
+                f"the validation loss is {mean}: {int(n_bad)} of {int(n_batches)} validation "
                 "batches gave a loss that is not finite (NaN or inf); check the validation data "
                 "and the model's outputs",
                 RuntimeWarning,
@@ -125,6 +135,30 @@ class Recorder(Callback):
         for metric in self.learn.metrics:
             valid[metric.name] = metric.value
         self.last_valid = valid
+
+    def _valid_totals(self) -> torch.Tensor | None:
+        """(loss sum weighted by batch size, items, non-finite batches, batches) on the
+        device, None before the first batch."""
+        if not self._valid_losses:
+            return None
+        losses = torch.stack(self._valid_losses).float()
+        weights = torch.tensor(self._valid_bs, dtype=torch.float32, device=losses.device)
+        return torch.stack([
+            (losses * weights).sum(), weights.sum(), (~losses.isfinite()).sum().float(),
+            torch.tensor(float(len(losses)), device=losses.device),
+        ])  # fmt: skip
+
+    def _reduce_valid(self, totals: torch.Tensor | None) -> torch.Tensor | None:
+        """The loss totals and every metric's `totals()` added over all processes (the
+        metrics get theirs back through `load_totals`)."""
+        mine = [] if totals is None else [totals.double()]
+        parts = gather_objects([mine, *[_totals_of(m) for m in self.learn.metrics]])
+        device = self.learn.dls.device
+        for i, metric in enumerate(self.learn.metrics, 1):
+            summed = sum_totals([p[i] for p in parts], device)
+            metric.load_totals(summed) if summed else metric.reset()
+        loss_totals = sum_totals([p[0] for p in parts], torch.device("cpu"))
+        return loss_totals[0] if loss_totals else None
 
     def after_epoch(self) -> None:
         """Append the epoch's row to the history."""
@@ -304,6 +338,18 @@ class LRSweep:
     lrs: list[float]
     losses: list[float]
     suggestions: dict[str, float] = field(default_factory=dict)
+
+
+def _totals_of(metric: Any) -> list[torch.Tensor]:
+    """A metric's sums and counts, refused with a message when it can't give them."""
+    try:
+        return list(metric.totals())
+    except NotImplementedError:
+        raise NotImplementedError(
+            f"metric {metric.name!r} ({type(metric).__name__}) can't be combined across "
+            "processes: implement totals() and load_totals() (or derive it from SumMetric) to "
+            "train it distributed"
+        ) from None
 
 
 def _momentum(group: dict[str, Any]) -> float:

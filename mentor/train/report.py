@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import torch
 
+from mentor.core.device import is_main_process
 from mentor.data.block_loaders import BlockDataLoaders
 from mentor.data.block_summary import describe
 from mentor.train.interpret import ClassificationInterpretation
@@ -70,12 +71,14 @@ def write_report(
     Returns:
         The path of the page.
 
+    In a distributed run every rank calls it (the validation predictions are gathered from
+    all of them) and rank 0 writes the page.
+
     Example:
         >>> learn.fine_tune(2)
         >>> learn.report("runs/pets", export_path=learn.export("pets.mentor"))
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     builders: list[tuple[str, Callable[[], Section | list[Section] | None]]] = [
         ("Data", lambda: _data_section(learn)),
         ("Examples (training data)", lambda: _examples_section(learn)),
@@ -86,6 +89,9 @@ def write_report(
     ]
     sections = [section for name, build in builders for section in _drawn(name, build)]
     file = folder / "report.html"
+    if not is_main_process():  # every rank builds it (predictions are gathered), one writes
+        return file
+    folder.mkdir(parents=True, exist_ok=True)
     file.write_text(_page(title, _facts_html(_run_facts(learn)), sections), encoding="utf-8")
     return file
 

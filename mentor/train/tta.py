@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 from mentor.data.block_loaders import BlockDataLoaders
 from mentor.data.datablock import Datasets, SkippingLoader
 from mentor.data.loaders import DeviceLoader, TensorLoader
+from mentor.data.shard import Shard, shard_loader
 from mentor.data.transforms import BatchPipeline, OneThread
 
 if TYPE_CHECKING:
@@ -59,6 +60,9 @@ def replay_loader(
             f"cannot replay a loader over a {type(inner).__name__}: it needs a "
             "torch.utils.data.DataLoader or a TensorLoader inside the DeviceLoader"
         )
+    shard = dl.shard_info
+    if shard is not None:  # a distributed run: each process replays its block
+        raw = shard_loader(raw, Shard(shard.rank, shard.world, train=False))
     return DeviceLoader(raw, dl.device, _after_batch(dl, block, kinds, train))
 
 

@@ -219,15 +219,14 @@ class DistribContext:
             teardown(self.learn)
 
 
-def distributed_fit(learn: Learner, run: Callable[[], None]) -> None:
-    """Run a fit on many processes: set up on the first fit under torchrun (torn down when
-    the process exits), and turn a failed collective into `RankLostError` naming the rank
-    that stopped."""
+def distributed_fit(learn: Learner) -> contextlib.AbstractContextManager[None]:
+    """What a fit on many processes runs in: set up on the first fit under torchrun (torn
+    down when the process exits), and a failed collective turned into `RankLostError`
+    naming the rank that stopped."""
     if trainer_of(learn) is None:
         setup(learn)
         atexit.register(teardown, learn)
-    with naming_lost_ranks(learn):
-        run()
+    return naming_lost_ranks(learn)
 
 
 @contextlib.contextmanager

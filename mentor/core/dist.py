@@ -79,8 +79,10 @@ def sum_totals(parts: list[list[torch.Tensor]], device: torch.device) -> list[to
 def _to_cpu(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return value.detach().cpu()
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple
+        return type(value)(*[_to_cpu(v) for v in value])
     if isinstance(value, list | tuple):
-        return type(value)(_to_cpu(v) for v in value)
+        return type(value)([_to_cpu(v) for v in value])
     if isinstance(value, dict):
         return {k: _to_cpu(v) for k, v in value.items()}
     return value

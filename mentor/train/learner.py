@@ -208,21 +208,26 @@ class Learner:
         """
         from mentor.train.checkpoint import checkpoint_callbacks
 
-        if reset_opt:
-            self.create_opt()
-        set_hyper(self.opt, "lr", lr_per_group(self.lr if lr is None else lr, self.n_groups))
-        if wd is not None:
-            set_hyper(self.opt, "wd", wd)
-        self.n_iter = check_data(self.dls)
-        self.n_epoch, self.epoch, self.train_iter, self.skip_batches = n_epoch, 0, 0, 0
-        self.resume_rng = None
-        extra = [*(cbs or ()), *checkpoint_callbacks(self, checkpoint_every, resume_from)]
-        if self.sharded or (self.auto_distrib and launched_world_size() > 1):
-            from mentor.distributed import distributed_fit
-
-            distributed_fit(self, lambda: self._fit(extra))
-        else:
+        with self._processes():
+            if reset_opt:
+                self.create_opt()
+            set_hyper(self.opt, "lr", lr_per_group(self.lr if lr is None else lr, self.n_groups))
+            if wd is not None:
+                set_hyper(self.opt, "wd", wd)
+            self.n_iter = check_data(self.dls)
+            self.n_epoch, self.epoch, self.train_iter, self.skip_batches = n_epoch, 0, 0, 0
+            self.resume_rng = None
+            extra = [*(cbs or ()), *checkpoint_callbacks(self, checkpoint_every, resume_from)]
             self._fit(extra)
+
+    def _processes(self) -> contextlib.AbstractContextManager[None]:
+        """Under torchrun, the first fit turns data-parallel training on (the loaders are
+        sharded before the fit counts its batches); the fit then names a lost process."""
+        if not (self.sharded or (self.auto_distrib and launched_world_size() > 1)):
+            return contextlib.nullcontext()
+        from mentor.distributed import distributed_fit
+
+        return distributed_fit(self)
 
     def _fit(self, cbs: list[Callback]) -> None:
         with self.added_cbs(cbs):

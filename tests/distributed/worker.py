@@ -1,0 +1,134 @@
+"""The training script the distributed tests start: in one process (the reference), under
+`torchrun`, or as ranks started by hand. Unchanged between those: mentor sees `WORLD_SIZE`.
+
+    python tests/distributed/worker.py OUT CASE [CASE ...]
+
+Cases (each writes its results in OUT; rank 0 writes the weights, every rank its own
+`<case>.rank<r>.json` for the checks that compare ranks):
+
+- `tabular`, `cnn`: one epoch of a model without batch norm at a global batch of 64 (each of
+  N processes reads 64 / N); weights, the validation row and `get_preds` written.
+- `files`: two epochs of the tabular model with a CSV log, checkpoints every 7 batches, export
+  and report, all under a relative path from a working folder of the rank's own
+  (`OUT/cwd<rank>`): only rank 0's folder may get files.
+- `resume`: the `files` run resumed from the checkpoint before its last one (read from rank
+  0's folder), to compare with the uninterrupted weights.
+- `killed`: slow epochs that never end on their own; each rank writes `ready.<rank>` (its pid)
+  once it has trained a few batches, for the test to kill one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+from safetensors.torch import save_file
+from torch import nn
+
+from mentor.callbacks.csv_logger import CSVLogger
+from mentor.core.paths import data_path
+from mentor.core.seed import set_seed
+from mentor.tabular import TabularDataLoaders, tabular_config, tabular_learner
+from mentor.train import Callback, F1Score, Learner, accuracy
+from mentor.vision.data import ImageDataLoaders
+
+GLOBAL_BS = 64
+RANK = int(os.environ.get("RANK", "0"))
+WORLD = int(os.environ.get("WORLD_SIZE", "1"))
+ADULT_ROWS, ADULT_VALID = 3001, 601  # an odd validation set: the ranks' blocks differ in size
+
+
+def tabular_learn(path: str | Path = ".") -> Learner:
+    """A tabular model without batch norm on 3,001 rows of adult_sample."""
+    df = pd.read_csv(data_path() / "adult_sample" / "adult.csv").head(ADULT_ROWS)
+    dls = TabularDataLoaders.from_df(
+        df, path=path, y_names="salary", cat_names=["workclass", "education", "sex"],
+        cont_names=["age", "fnlwgt", "education-num"], bs=GLOBAL_BS // WORLD,
+        valid_idx=list(range(ADULT_ROWS - ADULT_VALID, ADULT_ROWS)), device="cpu",
+    )  # fmt: skip
+    config = tabular_config(use_bn=False, bn_cont=False)
+    return tabular_learner(dls, layers=[32, 16], config=config, metrics=[accuracy, F1Score()])
+
+
+def cnn_learn() -> Learner:
+    """A small CNN without batch norm on mnist_tiny's image folders (699 validation images)."""
+    dls = ImageDataLoaders.from_folder(
+        data_path() / "mnist_tiny", bs=GLOBAL_BS // WORLD, num_workers=0, device="cpu",
+        img_mode="L",
+    )  # fmt: skip
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 2),
+    )  # fmt: skip
+    return Learner(dls, model, metrics=[accuracy, F1Score()])
+
+
+def write_weights(learn: Learner, file: Path) -> None:
+    if RANK == 0:
+        save_file({k: v.contiguous() for k, v in learn.model.state_dict().items()}, str(file))
+
+
+def write_json(file: Path, value: object) -> None:
+    file.write_text(json.dumps(value))
+
+
+def one_epoch(out: Path, case: str, learn: Learner) -> None:
+    learn.fit_one_cycle(1, 3e-3)
+    preds, targets = learn.get_preds()
+    write_weights(learn, out / f"{case}.safetensors")
+    row = {k: float(v) for k, v in learn.recorder.values[-1].items() if k != "time"}
+    write_json(out / f"{case}.rank{RANK}.json", {
+        "row": row, "preds": preds.tolist(), "targets": targets.tolist(),
+        "lr_find": learn.lr_find(num_it=20, show_plot=False).valley if case == "tabular" else None,
+    })  # fmt: skip
+
+
+def files_run(out: Path, resume_from: Path | None = None) -> Learner:
+    """The `files` run (or its resumed twin) from the rank's own working folder."""
+    folder = out / (f"cwd{RANK}" if resume_from is None else f"resume{RANK}")
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chdir(folder)
+    learn = tabular_learn(path=".")
+    learn.fit_one_cycle(2, 3e-3, cbs=[CSVLogger()], checkpoint_every=7, resume_from=resume_from)
+    return learn
+
+
+class Ready(Callback):
+    """Writes `ready.<rank>` after a few batches, then slows every batch down."""
+
+    def __init__(self, out: Path) -> None:
+        super().__init__()
+        self.out = out
+
+    def after_batch(self) -> None:
+        if self.learn.training and self.learn.train_iter == 3:
+            (self.out / f"ready.{RANK}").write_text(str(os.getpid()))
+        time.sleep(0.05)
+
+
+def main(out: Path, cases: list[str]) -> None:
+    for case in cases:
+        set_seed(42)
+        if case in ("tabular", "cnn"):
+            one_epoch(out, case, tabular_learn() if case == "tabular" else cnn_learn())
+        elif case == "files":
+            learn = files_run(out)
+            learn.export("export.mentor")
+            learn.report("report")
+            write_weights(learn, out / "files.safetensors")
+        elif case == "resume":
+            learn = files_run(out, out / "cwd0" / "models" / "checkpoint.prev.pt")
+            write_weights(learn, out / "resume.safetensors")
+        elif case == "killed":
+            tabular_learn().fit(1000, 1e-3, cbs=[Ready(out)])
+        else:
+            raise SystemExit(f"unknown case {case!r}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]).resolve(), sys.argv[2:])

@@ -340,7 +340,7 @@ def _to_sync_bn(model: nn.Module, device: torch.device) -> list[tuple[nn.Module,
             f"sync_bn=True needs CUDA (PyTorch's SyncBatchNorm runs on GPUs only), but the "
             f"learner is on {device}; drop sync_bn on the CPU"
         )
-    swapped = []
+    swapped: list[tuple[nn.Module, str, nn.Module]] = []
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, BATCH_NORMS):

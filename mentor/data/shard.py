@@ -98,7 +98,7 @@ class ShardSampler(Sampler[int]):
             single-process loader's (training shards only).
     """
 
-    def __init__(self, base: Sampler[Any], shard: Shard, bs: int, drop_last: bool) -> None:
+    def __init__(self, base: Iterable[Any], shard: Shard, bs: int, drop_last: bool) -> None:
         self.base, self.shard, self.bs, self.drop_last = base, shard, bs, drop_last
         if not isinstance(base, Sized):
             raise TypeError(f"cannot shard a sampler without a length ({type(base).__name__})")

@@ -12,11 +12,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from mentor.core import dist
 from mentor.core.device import keep_batch_memory, split_batch
-from mentor.core.dist import launched_world_size
 from mentor.core.registry import OPTIMIZERS
 from mentor.core.seed import set_rng_state
 from mentor.data.loaders import DataLoaders, DeviceLoader
+from mentor.data.shard import Shard
 from mentor.optim import Adam, freeze_to, lr_per_group, param_groups, set_hyper
 from mentor.train.callback import (
     EVENTS,
@@ -223,7 +224,7 @@ class Learner:
     def _processes(self) -> contextlib.AbstractContextManager[None]:
         """Under torchrun, the first fit turns data-parallel training on (the loaders are
         sharded before the fit counts its batches); the fit then names a lost process."""
-        if not (self.sharded or (self.auto_distrib and launched_world_size() > 1)):
+        if not (self.sharded or (self.auto_distrib and dist.launched_world_size() > 1)):
             return contextlib.nullcontext()
         from mentor.distributed import distributed_fit
 
@@ -509,6 +510,8 @@ class Learner:
         loader = self.dls.valid if dl is None else DeviceLoader(dl, self.dls.device)
         if loader is None:
             raise ValueError("there is no validation set; pass dl= to validate on other data")
+        if self.sharded and loader.shard_info is None:  # each process validates its block
+            loader = loader.shard(Shard(dist.rank(), dist.world_size(), train=False))
         self.training, self.dl = False, loader
         self.model.eval()
         try:

@@ -46,11 +46,14 @@ def torchrun(*args: str) -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", *args]
 
 
-def worker(out: Path, *cases: str, nproc: int = 2) -> subprocess.CompletedProcess[str]:
-    """The worker script in `nproc` processes under torchrun (1: a plain process)."""
+def worker(
+    out: Path, *cases: str, nproc: int = 2, launcher: bool | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The worker script in `nproc` processes under torchrun (by default only when `nproc` >
+    1: one process is then a plain one)."""
     out.mkdir(parents=True, exist_ok=True)
     script = [str(WORKER), str(out), *cases]
-    if nproc == 1:
+    if not (nproc > 1 if launcher is None else launcher):
         return run([sys.executable, *script])
     return run(torchrun("--standalone", "--nproc_per_node", str(nproc), *script))
 

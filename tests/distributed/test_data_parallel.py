@@ -92,6 +92,8 @@ def test_only_rank_0_writes_files(runs: dict[str, Path]) -> None:
     )
     assert len((rank0 / "history.csv").read_text().splitlines()) == 3  # header + 2 epochs
     assert list(rank1.rglob("*")) == []  # rank 1 ran the same code from its own folder
+    for rank in (0, 1):  # the explicit distrib_ctx tore its process group down
+        assert result(runs["two"], "files", rank) == {"group_after": False, "ddp_after": False}
 
 
 def test_a_two_process_checkpoint_resumes_in_two_processes_to_the_same_weights(
@@ -160,3 +162,15 @@ def test_a_killed_rank_makes_the_other_exit_naming_it_within_60_s(
     assert ranks[0].returncode != 0
     assert took < 60
     assert "RankLostError: rank 1 of 2 stopped" in output, output[-3000:]
+
+
+@pytest.mark.cuda
+def test_nccl_with_sync_batch_norm_trains_as_one_process(tmp_path: Path, shared_data) -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    shared_data("mnist_tiny")
+    nproc = min(torch.cuda.device_count(), 2)  # one GPU: a one-process NCCL group
+    worker(tmp_path / "single", "cuda_sync_bn", nproc=1)
+    worker(tmp_path / "nccl", "cuda_sync_bn", nproc=nproc, launcher=True)
+    one = weights(tmp_path / "single" / "cuda_sync_bn.safetensors")
+    assert max_diff(one, weights(tmp_path / "nccl" / "cuda_sync_bn.safetensors")) < 1e-4

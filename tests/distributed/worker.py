@@ -13,6 +13,8 @@ Cases (each writes its results in OUT; rank 0 writes the weights, every rank its
   (`OUT/cwd<rank>`): only rank 0's folder may get files.
 - `resume`: the `files` run resumed from the checkpoint before its last one (read from rank
   0's folder), to compare with the uninterrupted weights.
+- `cuda_sync_bn`: the CNN with batch norm on CUDA, under `distrib_ctx(sync_bn=True)` when
+  started by torchrun (NCCL), else plainly.
 - `killed`: slow epochs that never end on their own; each rank writes `ready.<rank>` (its pid)
   once it has trained a few batches, for the test to kill one.
 """
@@ -23,6 +25,7 @@ import json
 import os
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import pandas as pd
@@ -30,6 +33,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from mentor.callbacks.csv_logger import CSVLogger
+from mentor.core.dist import group_ready
 from mentor.core.paths import data_path
 from mentor.core.seed import set_seed
 from mentor.tabular import TabularDataLoaders, tabular_config, tabular_learner
@@ -54,14 +58,16 @@ def tabular_learn(path: str | Path = ".") -> Learner:
     return tabular_learner(dls, layers=[32, 16], config=config, metrics=[accuracy, F1Score()])
 
 
-def cnn_learn() -> Learner:
-    """A small CNN without batch norm on mnist_tiny's image folders (699 validation images)."""
+def cnn_learn(device: str = "cpu", batch_norm: bool = False) -> Learner:
+    """A small CNN (without batch norm unless asked) on mnist_tiny's image folders (699
+    validation images)."""
     dls = ImageDataLoaders.from_folder(
-        data_path() / "mnist_tiny", bs=GLOBAL_BS // WORLD, num_workers=0, device="cpu",
-        img_mode="L",
+        data_path() / "mnist_tiny", bs=GLOBAL_BS // WORLD, num_workers=0,
+        device=None if device == "cuda" else device, img_mode="L",
     )  # fmt: skip
+    norm: list[nn.Module] = [nn.BatchNorm2d(8)] if batch_norm else []
     model = nn.Sequential(
-        nn.Conv2d(1, 8, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(1, 8, 3, stride=2, padding=1), *norm, nn.ReLU(),
         nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 2),
     )  # fmt: skip
@@ -89,12 +95,21 @@ def one_epoch(out: Path, case: str, learn: Learner) -> None:
 
 
 def files_run(out: Path, resume_from: Path | None = None) -> Learner:
-    """The `files` run (or its resumed twin) from the rank's own working folder."""
+    """The `files` run (or its resumed twin) from the rank's own working folder, inside an
+    explicit `distrib_ctx` (the other cases turn distributed training on by themselves)."""
     folder = out / (f"cwd{RANK}" if resume_from is None else f"resume{RANK}")
     folder.mkdir(parents=True, exist_ok=True)
     os.chdir(folder)
     learn = tabular_learn(path=".")
-    learn.fit_one_cycle(2, 3e-3, cbs=[CSVLogger()], checkpoint_every=7, resume_from=resume_from)
+    with learn.distrib_ctx():
+        learn.fit_one_cycle(2, 3e-3, cbs=[CSVLogger()], checkpoint_every=7, resume_from=resume_from)
+        if resume_from is None:
+            learn.export("export.mentor")
+            learn.report("report")
+    write_weights(learn, out / ("files" if resume_from is None else "resume") + ".safetensors")
+    write_json(
+        out / f"files.rank{RANK}.json", {"group_after": group_ready(), "ddp_after": learn.ddp is not None}
+    )
     return learn
 
 
@@ -117,13 +132,18 @@ def main(out: Path, cases: list[str]) -> None:
         if case in ("tabular", "cnn"):
             one_epoch(out, case, tabular_learn() if case == "tabular" else cnn_learn())
         elif case == "files":
-            learn = files_run(out)
-            learn.export("export.mentor")
-            learn.report("report")
-            write_weights(learn, out / "files.safetensors")
+            files_run(out)
         elif case == "resume":
-            learn = files_run(out, out / "cwd0" / "models" / "checkpoint.prev.pt")
-            write_weights(learn, out / "resume.safetensors")
+            files_run(out, out / "cwd0" / "models" / "checkpoint.prev.pt")
+        elif case == "cuda_sync_bn":  # NCCL; with SyncBatchNorm when started by torchrun
+            learn = cnn_learn("cuda", batch_norm=True)
+            with (
+                learn.distrib_ctx(sync_bn=True)
+                if WORLD > 1 or "RANK" in os.environ
+                else nullcontext()
+            ):
+                learn.fit_one_cycle(1, 3e-3)
+            write_weights(learn, out / f"{case}.safetensors")
         elif case == "killed":
             tabular_learn().fit(1000, 1e-3, cbs=[Ready(out)])
         else:

@@ -106,9 +106,11 @@ def files_run(out: Path, resume_from: Path | None = None) -> Learner:
         if resume_from is None:
             learn.export("export.mentor")
             learn.report("report")
-    write_weights(learn, out / ("files" if resume_from is None else "resume") + ".safetensors")
+    name = "files" if resume_from is None else "resume"
+    write_weights(learn, out / f"{name}.safetensors")
     write_json(
-        out / f"files.rank{RANK}.json", {"group_after": group_ready(), "ddp_after": learn.ddp is not None}
+        out / f"{name}.rank{RANK}.json",
+        {"group_after": group_ready(), "ddp_after": learn.ddp is not None},
     )
     return learn
 

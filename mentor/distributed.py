@@ -78,11 +78,13 @@ class DistributedTrainer(Callback):
         self.loaders: tuple[Any, Any] = (None, None)
         self.heartbeat: Heartbeat | None = None
         self.sync_bn: list[tuple[nn.Module, str, nn.Module]] = []
+        self.accumulate: GradientAccumulation | None = None
         self._no_sync = contextlib.ExitStack()
 
     def before_fit(self) -> None:
         """Wrap the model (with the parameters that train in this fit: freezing changes them)."""
         learn = self.learn
+        self.accumulate = next((c for c in learn.cbs if isinstance(c, GradientAccumulation)), None)
         if not any(p.requires_grad for p in learn.model.parameters()):
             learn.ddp = None
             return
@@ -94,11 +96,10 @@ class DistributedTrainer(Callback):
 
     def before_batch(self) -> None:
         """On a batch gradient accumulation won't step on, keep the gradients local."""
-        learn = self.learn
-        if not learn.training or learn.ddp is None:
+        learn, accumulate = self.learn, self.accumulate
+        if not learn.training or learn.ddp is None or accumulate is None:
             return
-        accumulate = next((cb for cb in learn.cbs if isinstance(cb, GradientAccumulation)), None)
-        if accumulate is not None and not accumulate.steps_now():
+        if not accumulate.steps_now():
             self._no_sync.enter_context(learn.ddp.no_sync())  # type: ignore[operator]
 
     def after_batch(self) -> None:

@@ -8,6 +8,8 @@ Cases (each writes its results in OUT; rank 0 writes the weights, every rank its
 
 - `tabular`, `cnn`: one epoch of a model without batch norm at a global batch of 64 (each of
   N processes reads 64 / N); weights, the validation row and `get_preds` written.
+- `accumulate`: an epoch of the tabular model accumulating gradients over 2 batches; counts
+  DDP's gradient all-reduces.
 - `files`: two epochs of the tabular model with a CSV log, checkpoints every 7 batches, export
   and report, all under a relative path from a working folder of the rank's own
   (`OUT/cwd<rank>`): only rank 0's folder may get files.
@@ -29,10 +31,13 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import pandas as pd
+import torch.distributed as dist
 from safetensors.torch import save_file
 from torch import nn
+from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 
 from mentor.callbacks.csv_logger import CSVLogger
+from mentor.callbacks.gradients import GradientAccumulation
 from mentor.core.dist import group_ready
 from mentor.core.paths import data_path
 from mentor.core.seed import set_seed
@@ -115,6 +120,35 @@ def files_run(out: Path, resume_from: Path | None = None) -> Learner:
     return learn
 
 
+class CountAllReduces(Callback):
+    """Counts the gradient all-reduces of the fit's DDP wrapper (a communication hook)."""
+
+    order = -10  # after the wrapper is made, before the first batch
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def before_fit(self) -> None:
+        if self.learn.ddp is not None:
+            self.learn.ddp.register_comm_hook(None, self._count)  # type: ignore[operator]
+
+    def _count(self, state, bucket):  # noqa: ANN001, ANN202 - DDP checks real annotations
+        self.calls += 1
+        return default_hooks.allreduce_hook(dist.group.WORLD, bucket)
+
+
+def accumulate_run(out: Path) -> None:
+    """One epoch with gradients accumulated over 2 batches: the weights, and the all-reduces
+    DDP made against the optimizer steps."""
+    learn = tabular_learn()
+    counter = CountAllReduces()
+    learn.fit(1, 3e-3, cbs=[GradientAccumulation(2), counter])
+    write_weights(learn, out / "accumulate.safetensors")
+    steps = -(-len(learn.dls.train) // 2)  # a last, smaller group steps too
+    write_json(out / f"accumulate.rank{RANK}.json", {"allreduces": counter.calls, "steps": steps})
+
+
 class Ready(Callback):
     """Writes `ready.<rank>` after a few batches, then slows every batch down."""
 
@@ -133,6 +167,8 @@ def main(out: Path, cases: list[str]) -> None:
         set_seed(42)
         if case in ("tabular", "cnn"):
             one_epoch(out, case, tabular_learn() if case == "tabular" else cnn_learn())
+        elif case == "accumulate":
+            accumulate_run(out)
         elif case == "files":
             files_run(out)
         elif case == "resume":

@@ -2,7 +2,8 @@
 
 A script that trains a `Learner` runs data-parallel when `torchrun` starts it: the first fit
 sees `WORLD_SIZE` > 1 and turns distributed training on, with no change to the script.
-`with learn.distrib_ctx():` does the same explicitly and tears down at the end of the block.
+`with learn.distrib_ctx():` does the same explicitly and undoes it at the end of the block
+(the process group mentor made lives until the process exits, for later fits).
 Either way mentor
 
 - initialises the default process group (NCCL on CUDA, Gloo on the CPU) unless the script
@@ -50,7 +51,7 @@ from mentor.train.learner import Learner
 
 DEFAULT_TIMEOUT = 1800.0
 """Seconds a collective waits for a silent process before failing (PyTorch's default)."""
-BEAT_SECONDS = 1.0
+BEAT_SECONDS = 0.5
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 T = TypeVar("T")
 
@@ -63,18 +64,17 @@ class DistributedTrainer(Callback):
     """Attached while a learner trains on many processes: wraps the model in
     `DistributedDataParallel` for each fit and skips the gradient all-reduce on the batches
     that gradient accumulation doesn't step on. It also keeps what setting up changed (the
-    unsharded loaders, whether this learner created the process group) to undo it.
+    unsharded loaders, the heartbeat, the swapped batch-norm layers) to undo it.
 
     Args:
         rank, world: this process and the number of processes.
-        created_group: whether mentor initialised the process group (and destroys it).
     """
 
     order = -20  # wraps before the other callbacks see the fit
 
-    def __init__(self, rank: int, world: int, created_group: bool) -> None:
+    def __init__(self, rank: int, world: int) -> None:
         super().__init__()
-        self.rank, self.world, self.created_group = rank, world, created_group
+        self.rank, self.world = rank, world
         self.loaders: tuple[Any, Any] = (None, None)
         self.heartbeat: Heartbeat | None = None
         self.sync_bn: list[tuple[nn.Module, str, nn.Module]] = []
@@ -168,9 +168,9 @@ def setup(
     found = trainer_of(learn)
     if found is not None:
         return found
-    created = _init_group(learn.dls.device, DEFAULT_TIMEOUT if timeout is None else timeout)
+    _init_group(learn.dls.device, DEFAULT_TIMEOUT if timeout is None else timeout)
     rank, world = dist.get_rank(), dist.get_world_size()
-    trainer = DistributedTrainer(rank, world, created)
+    trainer = DistributedTrainer(rank, world)
     _align_rng()
     if sync_bn:
         trainer.sync_bn = _to_sync_bn(learn.model, learn.dls.device)
@@ -187,8 +187,9 @@ def setup(
 
 
 def teardown(learn: Learner) -> None:
-    """Undo `setup`: the loaders read everything again, batch norm is plain again, and a
-    process group mentor created is destroyed."""
+    """Undo `setup`: the loaders read everything again and batch norm is plain again. A
+    process group mentor made lives on until the process exits, for later fits and blocks
+    (PyTorch can't make a new default group on torchrun's store once one is destroyed)."""
     trainer = trainer_of(learn)
     if trainer is None:
         return
@@ -198,13 +199,11 @@ def teardown(learn: Learner) -> None:
     _from_sync_bn(trainer.sync_bn)
     if trainer.heartbeat is not None:
         trainer.heartbeat.close()
-    if trainer.created_group and group_ready():
-        dist.destroy_process_group()
 
 
 class DistribContext:
     """`with learn.distrib_ctx(sync_bn=False, timeout=None):` trains data-parallel inside the
-    block and tears down at its end (the process group too, when mentor created it)."""
+    block and undoes it at its end (`teardown`)."""
 
     def __init__(self, learn: Learner, sync_bn: bool = False, timeout: float | None = None) -> None:
         self.learn, self.sync_bn, self.timeout = learn, sync_bn, timeout
@@ -221,12 +220,9 @@ class DistribContext:
 
 
 def distributed_fit(learn: Learner) -> contextlib.AbstractContextManager[None]:
-    """What a fit on many processes runs in: set up on the first fit under torchrun (torn
-    down when the process exits), and a failed collective turned into `RankLostError`
-    naming the rank that stopped."""
-    if trainer_of(learn) is None:
-        setup(learn)
-        atexit.register(teardown, learn)
+    """What a fit on many processes runs in: set up on the first fit under torchrun, and a
+    failed collective turned into `RankLostError` naming the rank that stopped."""
+    setup(learn)
     return naming_lost_ranks(learn)
 
 
@@ -272,11 +268,7 @@ def _lost(trainer: DistributedTrainer) -> str | None:
 def on_rank0(learn: Learner, run: Callable[[], T]) -> T:
     """Run `run` on rank 0 alone, on its unsharded data without the model wrapper (the
     other ranks wait), and return its result on every rank: how `lr_find` runs."""
-    if trainer_of(learn) is None:
-        setup(learn)
-        atexit.register(teardown, learn)
-    trainer = trainer_of(learn)
-    assert trainer is not None
+    trainer = setup(learn)
     result: Any = None
     if trainer.rank == 0:
         try:
@@ -306,10 +298,11 @@ def _alone(learn: Learner, trainer: DistributedTrainer) -> Iterator[None]:
         learn.sharded, learn.auto_distrib = True, auto
 
 
-def _init_group(device: torch.device, timeout: float) -> bool:
-    """Initialise the default process group from the environment; False when one exists."""
+def _init_group(device: torch.device, timeout: float) -> None:
+    """Initialise the default process group from the environment (destroyed at exit),
+    unless one exists."""
     if group_ready():
-        return False
+        return
     missing = [
         v for v in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if v not in os.environ
     ]
@@ -323,7 +316,12 @@ def _init_group(device: torch.device, timeout: float) -> bool:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group(backend, timeout=timedelta(seconds=timeout))
-    return True
+    atexit.register(_destroy_group)
+
+
+def _destroy_group() -> None:
+    if group_ready():
+        dist.destroy_process_group()
 
 
 def _align_rng() -> None:

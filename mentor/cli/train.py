@@ -294,12 +294,12 @@ def train_command(args: argparse.Namespace) -> int:
 
         return launch(args.argv, args.nproc)
     lr = _lr(args.lr)
+    run = TrainingRun.resume(args) if args.resume else None  # refused before any data is read
+    if run is not None and lr is not None and lr != run.lr:
+        raise CLIError(f"--lr {args.lr} differs from the interrupted run's {run.lr:.3g}")
     learn = make_learner(args)
     parallel = learn.distrib_ctx() if launched_world_size() > 1 else contextlib.nullcontext()
     with parallel:
-        run = TrainingRun.resume(args) if args.resume else None
-        if run is not None and lr is not None and lr != run.lr:
-            raise CLIError(f"--lr {args.lr} differs from the interrupted run's {run.lr:.3g}")
         if run is None:
             run = TrainingRun.start(args, lr if lr is not None else _suggested(learn))
         _say(f"training {args.epochs} epoch(s) with lr {run.lr:.2e}")

@@ -476,8 +476,8 @@ class Learner:
     # ----- many processes (see mentor.distributed) -----
     def distrib_ctx(self, sync_bn: bool = False, timeout: float | None = None) -> DistribContext:
         """`with learn.distrib_ctx():` trains data-parallel on the processes `torchrun`
-        started (a fit under torchrun does so by itself; this makes it explicit and tears
-        the process group down at the end). See `mentor.distributed.DistribContext`.
+        started (a fit under torchrun does so by itself; this makes it explicit, and the
+        loaders read everything again after the block). See `mentor.distributed.DistribContext`.
 
         Args:
             sync_bn: turn batch-norm layers into `SyncBatchNorm` (CUDA) for the block.

@@ -4,15 +4,16 @@ what `torchrun --nproc_per_node N -m mentor train ...` gives."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
 
-from tests.distributed.launch import TIMEOUT, env, run, torchrun
+from mentor.cli.launch import launch, without_nproc
+from tests.distributed.launch import run, torchrun
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +27,9 @@ def adult_csv(tmp_path_factory: pytest.TempPathFactory, shared_data) -> Path:
 
 
 def train_args(csv: Path, out: Path) -> list[str]:
-    # --lr auto: lr_find runs on rank 0 and both ranks train with its valley
+    # a given rate: lr_find on rank 0 is the worker tests' (tests/distributed/worker.py)
     return ["train", "tabular", str(csv), "--target", "salary", "--epochs", "1", "--bs", "32",
-            "--out", str(out), "--quiet"]  # fmt: skip
+            "--lr", "1e-2", "--out", str(out), "--quiet"]  # fmt: skip
 
 
 def members(file: Path) -> dict[str, object]:
@@ -60,18 +61,29 @@ def test_nproc_2_exports_what_torchrun_exports(adult_csv: Path, tmp_path: Path) 
     assert a == b  # byte for byte: the same weights and the same pipeline
     for done in (ours, theirs):  # rank 0 alone prints the run's lines
         assert done.stdout.count("model exported to") == 1
-        assert done.stdout.count("lr_find suggests:") == 1
+        assert done.stdout.count("training 1 epoch(s)") == 1
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["m.mentor", "report.html"]
 
 
-def test_nproc_names_the_ranks_that_failed(adult_csv: Path, tmp_path: Path) -> None:
-    args = train_args(adult_csv, tmp_path / "m.mentor")
-    args[args.index("salary")] = "no_such_column"
-    done = subprocess.run(
-        [sys.executable, "-m", "mentor", *args, "--nproc", "2"],
-        env=env(), capture_output=True, text=True, timeout=TIMEOUT, check=False,
-    )  # fmt: skip
-    assert done.returncode == 1
-    assert "no_such_column" in done.stderr  # each rank's own message
-    assert "mentor: error: rank 0 (pid" in done.stderr and "exited with status 1" in done.stderr
-    assert not (tmp_path / "m.mentor").exists()
+def test_nproc_names_each_rank_that_failed_and_how(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch.distributed.run as torch_run
+
+    def fail(config: object) -> None:
+        failures = {
+            0: ProcessFailure(local_rank=0, pid=41, exitcode=-9, error_file="<N/A>"),
+            1: ProcessFailure(local_rank=1, pid=42, exitcode=1, error_file="<N/A>"),
+        }
+        raise ChildFailedError("mentor", failures)
+
+    monkeypatch.setattr(torch_run, "run", fail)
+    assert launch(["train", "tabular", "t.csv", "--nproc", "2"], 2) == 1
+    err = capsys.readouterr().err
+    assert "mentor: error: rank 0 (pid 41) was killed by SIGKILL" in err
+    assert "mentor: error: rank 1 (pid 42) exited with status 1" in err
+
+
+def test_the_workers_command_line_drops_nproc() -> None:
+    line = ["train", "tabular", "a.csv", "--nproc", "4", "--bs", "8", "--nproc=2"]
+    assert without_nproc(line) == ["train", "tabular", "a.csv", "--bs", "8"]

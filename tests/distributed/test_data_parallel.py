@@ -105,35 +105,43 @@ def test_only_rank_0_writes_files(runs: dict[str, Path]) -> None:
         assert result(runs["two"], "files", rank) == {"group_after": True, "ddp_after": False}
 
 
-def test_a_two_process_checkpoint_resumes_in_two_processes_to_the_same_weights(
-    runs: dict[str, Path],
-) -> None:
-    # the checkpoint before the last one was written 7 batches before the end, mid-epoch
-    worker(runs["two"], "resume", nproc=2)
-    uninterrupted = weights(runs["two"] / "files.safetensors")
-    assert max_diff(weights(runs["two"] / "resume.safetensors"), uninterrupted) < 1e-7
-    for rank in (0, 1):  # this launch's distrib_ctx made the process group and tore it down
-        assert result(runs["two"], "resume", rank) == {"group_after": False, "ddp_after": False}
-
-
-def test_two_machines_on_one_host_train_as_two_processes_on_one(
-    runs: dict[str, Path], tmp_path: Path
-) -> None:
-    port = free_port()
+@pytest.fixture(scope="module")
+def nodes(runs: dict[str, Path]) -> Path:
+    """Two "machines" on this host (`--nnodes 2 --nproc_per_node 1`, a c10d rendezvous on
+    127.0.0.1) resume the `files` run of `runs` from its checkpoint before the last one
+    (written 7 batches before the end, mid-epoch) in a `distrib_ctx`, then train the tabular
+    case (after the context: the fit turns distributed training on again)."""
+    out = runs["two"] / "nodes"
+    checkpoint = runs["two"] / "cwd0" / "models" / "checkpoint.prev.pt"
     node = torchrun(
         "--nnodes", "2", "--nproc_per_node", "1", "--rdzv-backend", "c10d",
-        "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "mentor-test",
-        str(WORKER), str(tmp_path), "tabular",
+        "--rdzv-endpoint", f"127.0.0.1:{free_port()}", "--rdzv-id", "mentor-test",
+        str(WORKER), str(out), f"resume:{checkpoint}", "tabular",
     )  # fmt: skip
-    nodes = [
+    started = [
         subprocess.Popen(node, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         for _ in range(2)
     ]
-    for proc in nodes:
+    for proc in started:
         output, _ = proc.communicate(timeout=240)
         assert proc.returncode == 0, output.decode()[-3000:]
-    two_nodes = weights(tmp_path / "tabular.safetensors")
+    return out
+
+
+def test_two_machines_on_one_host_train_as_two_processes_on_one(
+    runs: dict[str, Path], nodes: Path
+) -> None:
+    two_nodes = weights(nodes / "tabular.safetensors")
     assert max_diff(two_nodes, weights(runs["two"] / "tabular.safetensors")) < 1e-7
+
+
+def test_a_two_process_checkpoint_resumes_in_two_processes_to_the_same_weights(
+    runs: dict[str, Path], nodes: Path
+) -> None:
+    uninterrupted = weights(runs["two"] / "files.safetensors")
+    assert max_diff(weights(nodes / "resume.safetensors"), uninterrupted) < 1e-7
+    for rank in (0, 1):  # the context undid itself; its group serves the next fit
+        assert result(nodes, "resume", rank) == {"group_after": True, "ddp_after": False}
 
 
 def test_a_killed_rank_makes_the_other_exit_naming_it_within_60_s(

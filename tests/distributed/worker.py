@@ -13,8 +13,8 @@ Cases (each writes its results in OUT; rank 0 writes the weights, every rank its
 - `files`: two epochs of the tabular model with a CSV log, checkpoints every 7 batches, export
   and report, all under a relative path from a working folder of the rank's own
   (`OUT/cwd<rank>`): only rank 0's folder may get files.
-- `resume`: the `files` run resumed from the checkpoint before its last one (read from rank
-  0's folder), to compare with the uninterrupted weights.
+- `resume:CHECKPOINT`: the `files` run resumed from CHECKPOINT (the one before the last of a
+  `files` run, in its rank 0's folder), to compare with the uninterrupted weights.
 - `cuda_sync_bn`: the CNN with batch norm on CUDA, under `distrib_ctx(sync_bn=True)` when
   started by torchrun (NCCL), else plainly.
 - `killed`: slow epochs that never end on their own; each rank writes `ready.<rank>` (its pid)
@@ -171,8 +171,8 @@ def main(out: Path, cases: list[str]) -> None:
             accumulate_run(out)
         elif case == "files":
             files_run(out)
-        elif case == "resume":
-            files_run(out, out / "cwd0" / "models" / "checkpoint.prev.pt")
+        elif case.startswith("resume:"):
+            files_run(out, Path(case.removeprefix("resume:")))
         elif case == "cuda_sync_bn":  # NCCL; with SyncBatchNorm when started by torchrun
             learn = cnn_learn("cuda", batch_norm=True)
             with (

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         open_mask,
         verify_images,
     )
+    from mentor.vision.image_metrics import PSNR, SSIM
     from mentor.vision.interpret import ClassificationInterpretation, grad_cam, show_heatmap
     from mentor.vision.learner import VisionLearner, unet_learner, vision_learner
     from mentor.vision.lighting import Brightness, Contrast, Lighting
@@ -65,6 +66,7 @@ else:  # a type checker reads the imports above; Python loads each name on first
                 "open_mask",
                 "verify_images",
             ),
+            "mentor.vision.image_metrics": ("PSNR", "SSIM"),
             "mentor.vision.interpret": (
                 "ClassificationInterpretation",
                 "grad_cam",

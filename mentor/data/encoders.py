@@ -65,6 +65,23 @@ class InputGeometry:
         rows = np.clip(np.floor((ys + 1) / 2 * h), 0, h - 1).astype(np.int64)
         return np.asarray(values.cpu())[np.ix_(rows, cols)]
 
+    def sample_image(self, image: Tensor) -> Tensor:
+        """A `[C, h, w]` image over the model's input resampled (bilinear) to the raw
+        image's `[C, height, width]`; pixels outside the input take the nearest edge."""
+        xs = (torch.arange(self.width, dtype=torch.float64) + 0.5) * self.scale[0] + self.offset[0]
+        ys = (torch.arange(self.height, dtype=torch.float64) + 0.5) * self.scale[1] + self.offset[1]
+        grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).float()
+        values = image.float().unsqueeze(0)
+        out = torch.nn.functional.grid_sample(
+            values, grid.unsqueeze(0).to(values.device), mode="bilinear",
+            padding_mode="border", align_corners=False,
+        )  # fmt: skip
+        return (
+            out[0].round().clamp(0, 255).to(image.dtype)
+            if not image.is_floating_point()
+            else out[0]
+        )
+
 
 class ItemEncoder(Protocol):
     """What `Predictor` needs from a kind of data's preprocessing."""
@@ -169,6 +186,13 @@ class BlockEncoder:
             parts = [torch.stack([s[j] for s in samples]).to(device) for j in range(self.n_inp)]
             yield self.pipeline(parts), positions
 
+    def decode_images(self, values: Tensor) -> Tensor:
+        """Image outputs of a model (`[C, H, W]` or `[B, C, H, W]`, normalized as the input
+        images are) back to uint8 pixels: the batch transforms undone."""
+        batched = values.unsqueeze(0) if values.ndim == 3 else values
+        pixels = BatchPipeline(self.batch_tfms, (IMAGE,), train=False).decode([batched.float()])[0]
+        return pixels[0] if values.ndim == 3 else pixels
+
     def to_spec(self) -> dict[str, Any]:
         """The input blocks and the validation-time transforms, each as its spec."""
         return {
@@ -190,9 +214,21 @@ class BlockEncoder:
         )
 
 
+def decoded_output(target: Any, encoder: ItemEncoder | None, decoded: Tensor) -> Tensor:
+    """A loss's decoding of predictions, ready for the target block: an image-to-image
+    model's output images get the data's batch transforms undone (uint8 pixels, as the
+    target images are before them); other outputs stay as they are."""
+    image_target = isinstance(target, TransformBlock) and target.kind == IMAGE
+    if image_target and isinstance(encoder, BlockEncoder):
+        return encoder.decode_images(decoded)
+    return decoded
+
+
 def _what(stage: str, tfm: Any) -> str:
     hint = " (mark an augmentation train_only)" if stage == "batch" else ""
     return f"the {stage} transform {type(tfm).__name__}{hint}"
 
 
-__all__ = ["Batch", "BlockEncoder", "InputGeometry", "ItemEncoder", "item_ranges"]
+__all__ = [
+    "Batch", "BlockEncoder", "InputGeometry", "ItemEncoder", "decoded_output", "item_ranges",
+]  # fmt: skip

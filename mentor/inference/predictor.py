@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from mentor.core.decoding import Decoding
 from mentor.core.spec import from_spec, trusting
-from mentor.data.encoders import ItemEncoder
+from mentor.data.encoders import ItemEncoder, decoded_output
 from mentor.data.loaders import TargetBlock
 from mentor.inference.load import ExportedModel, build_model, read_exported
 
@@ -98,7 +98,8 @@ class Predictor:
         """`(decoded, probs)` for one raw item.
 
         `decoded` is the label (single-label), the list of labels above the threshold
-        (multi-label) or the number(s) (regression); `probs` the activated output of the
+        (multi-label), the number(s) (regression), the mask or the image (an `[H, W(, C)]`
+        uint8 array at the raw image's size); `probs` the activated output of the
         item on the CPU (class probabilities, label probabilities, or the values).
 
         Example:
@@ -109,7 +110,7 @@ class Predictor:
         with torch.inference_mode():
             out = self.model(*self.inputs.encode_one(item, self.device)).float()
             probs = self.decoding.activate(out)
-            decoded = self.decoding.decode(probs)[0].cpu()
+            decoded = decoded_output(self.target, self.inputs, self.decoding.decode(probs)[0].cpu())
         return self.label(decoded, item), probs[0].cpu()
 
     def label(self, decoded: Tensor, item: Any) -> Any:
@@ -137,7 +138,7 @@ class Predictor:
         if not probs_of:
             raise ValueError("predict_batch got no items")
         probs = torch.stack([probs_of[i] for i in range(len(probs_of))])
-        decoded = self.decoding.decode(probs)
+        decoded = decoded_output(self.target, self.inputs, self.decoding.decode(probs))
         spatial = self.target is not None and self.target.needs_geometry  # reads the items
         labels = [
             self.label(value, items[i] if spatial else None) for i, value in enumerate(decoded)

@@ -10,7 +10,7 @@ import torch
 
 from mentor.core import dist
 from mentor.core.device import split_batch, to_device
-from mentor.data.encoders import ItemEncoder
+from mentor.data.encoders import ItemEncoder, decoded_output
 from mentor.data.loaders import DataLoaders, DeviceLoader
 from mentor.data.shard import Shard, shard_loader, shard_of
 from mentor.train.losses import loss_activation, loss_decodes
@@ -116,7 +116,8 @@ def predict(learn: Learner, item: Any) -> tuple[Any, torch.Tensor, torch.Tensor]
         `probs`: the output for the item with the loss's activation (softmax for
         cross-entropy, sigmoid for binary cross-entropy, none for regression).
         `decoded_tensor`: the loss's decoding of `probs` (the class index; a boolean vector
-        of the labels above the loss's `thresh`; the values themselves for regression).
+        of the labels above the loss's `thresh`; the values themselves for regression; an
+        image-to-image model's image as uint8 pixels `[C, H, W]`).
         `decoded`: the target block's reading of it (the label; the list of labels; a float
         or a list of floats); without a target block (unlabelled data, plain loaders) it is
         `decoded_tensor` itself.
@@ -125,7 +126,7 @@ def predict(learn: Learner, item: Any) -> tuple[Any, torch.Tensor, torch.Tensor]
         >>> label, index, probs = learn.predict("images/3/7463.png")
     """
     dls = learn.dls
-    encoder = _item_encoder(dls) if not isinstance(item, torch.Tensor) else None
+    encoder = _item_encoder(dls)
     if isinstance(item, torch.Tensor):
         xb: tuple[Any, ...] = (item.unsqueeze(0),)
     else:
@@ -133,11 +134,11 @@ def predict(learn: Learner, item: Any) -> tuple[Any, torch.Tensor, torch.Tensor]
     with _eval_mode(learn.model), torch.inference_mode(), learn.autocast:
         out = learn.model(*to_device(xb, dls.device)).float()
     probs = loss_activation(learn.loss_func, out)
-    decoded_tensor = loss_decodes(learn.loss_func, probs)[0].cpu()
     target = dls.target_block
+    decoded_tensor = decoded_output(target, encoder, loss_decodes(learn.loss_func, probs)[0].cpu())
     if target is None:
         decoded: Any = decoded_tensor
-    elif target.needs_geometry and encoder is not None:  # masks, points: on the raw image
+    elif target.needs_geometry and not isinstance(item, torch.Tensor) and encoder is not None:
         decoded = target.decode_in_input(decoded_tensor, encoder.geometry(item))
     else:
         decoded = target.decode(decoded_tensor)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from mentor.vision.blocks import ImageBlock, MaskBlock, PointBlock
     from mentor.vision.data import ImageDataLoaders, SegmentationDataLoaders, image_stats
     from mentor.vision.download import ImageDownloads, download_images
+    from mentor.vision.feature_loss import FeatureLoss, LossMetrics
     from mentor.vision.image import (
         BadImageError,
         ConvertMode,
@@ -31,7 +32,12 @@ if TYPE_CHECKING:
     )
     from mentor.vision.image_metrics import PSNR, SSIM
     from mentor.vision.interpret import ClassificationInterpretation, grad_cam, show_heatmap
-    from mentor.vision.learner import VisionLearner, unet_learner, vision_learner
+    from mentor.vision.learner import (
+        RestorationLearner,
+        VisionLearner,
+        unet_learner,
+        vision_learner,
+    )
     from mentor.vision.lighting import Brightness, Contrast, Lighting
     from mentor.vision.models import (
         MODEL_META,
@@ -59,6 +65,7 @@ else:  # a type checker reads the imports above; Python loads each name on first
             "mentor.vision.blocks": ("ImageBlock", "MaskBlock", "PointBlock"),
             "mentor.vision.data": ("ImageDataLoaders", "SegmentationDataLoaders", "image_stats"),
             "mentor.vision.download": ("ImageDownloads", "download_images"),
+            "mentor.vision.feature_loss": ("FeatureLoss", "LossMetrics"),
             "mentor.vision.image": (
                 "BadImageError",
                 "ConvertMode",
@@ -73,7 +80,12 @@ else:  # a type checker reads the imports above; Python loads each name on first
                 "show_heatmap",
             ),
             "mentor.core.layers": ("SigmoidRange",),
-            "mentor.vision.learner": ("VisionLearner", "unet_learner", "vision_learner"),
+            "mentor.vision.learner": (
+                "RestorationLearner",
+                "VisionLearner",
+                "unet_learner",
+                "vision_learner",
+            ),
             "mentor.vision.seg_interpret": ("SegmentationInterpretation",),
             "mentor.vision.models.head": (
                 "AdaptiveConcatPool2d",
@@ -102,6 +114,7 @@ else:  # a type checker reads the imports above; Python loads each name on first
             "augment",
             "data",
             "download",
+            "feature_loss",
             "image",
             "interpret",
             "learner",

@@ -21,9 +21,14 @@ from mentor.vision.image import ConvertMode, finish_image, open_image, open_mask
 class ImageBlock(TransformBlock):
     """Images from files (or PIL images / arrays), as uint8 tensors `[C, H, W]` in batches.
 
+    As a target (image to image: restoration, super-resolution), a model's output images
+    map back onto the raw input image (`decode_in_input`: resampled to its size).
+
     Args:
         mode: 'RGB' (3 channels, default) or 'L' (greyscale, 1 channel).
     """
+
+    needs_geometry = True  # read of targets only: predicted images go back to the raw size
 
     def __init__(self, mode: str = "RGB") -> None:
         super().__init__(IMAGE, item_tfms=[ConvertMode()], batch_tfms=[IntToFloat()])
@@ -53,6 +58,17 @@ class ImageBlock(TransformBlock):
         """A `[C, H, W]` image as an `[H, W, C]` (or `[H, W]`) uint8 array."""
         array = value.permute(1, 2, 0).numpy()
         return array[:, :, 0] if array.shape[2] == 1 else array
+
+    @property
+    def n_out(self) -> int:
+        """As a target: one output channel per channel of the mode (3 for RGB)."""
+        return Image.getmodebands(self.mode)
+
+    def decode_in_input(self, value: Any, geometry: Any) -> np.ndarray:
+        """A predicted image (uint8 `[C, h, w]` pixels) at the raw image's size."""
+        if geometry is None:
+            return self.decode(value)
+        return self.decode(geometry.sample_image(torch.as_tensor(value)))
 
     def show(self, value: Any, ax: Any) -> None:
         """Draw the image."""

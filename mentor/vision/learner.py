@@ -21,13 +21,14 @@ from mentor.core.registry import MODELS
 from mentor.core.spec import spec_name
 from mentor.data.block_loaders import BlockDataLoaders
 from mentor.data.loaders import DataLoaders
-from mentor.data.transforms import Normalize
+from mentor.data.transforms import IMAGE, Normalize
 from mentor.train.callback import Callback
 from mentor.train.freeze import FixedBnStats
 from mentor.train.learner import Learner
 from mentor.train.report import Section
 from mentor.train.report_plots import figure_html, table_html
 from mentor.vision.blocks import MaskBlock
+from mentor.vision.feature_loss import UsesStats, normalize_stats
 from mentor.vision.interpret import grad_cam
 from mentor.vision.models import MODEL_META
 from mentor.vision.models.head import build_vision_model, model_name
@@ -283,6 +284,36 @@ class SegmentationLearner(Learner):
 MAX_IOU_ROWS = 40  # the per-class table in the report
 
 
+class RestorationLearner(Learner):
+    """The `Learner` `unet_learner` builds for image targets (restoration,
+    super-resolution): its training report shows inputs, targets and predictions."""
+
+    def report_sections(self, top_k: int) -> list[Section]:
+        """The report's validation section: a few validation images restored."""
+        figure = self.show_results(max_n=min(top_k, 4))
+        return [
+            Section("Restored images (validation)", figure_html(figure, "input, target, output"))
+        ]
+
+
+def has_image_target(dls: DataLoaders) -> bool:
+    """Whether the data's target is an image (image to image)."""
+    if not isinstance(dls, BlockDataLoaders):
+        return False
+    kinds = dls.block.kinds
+    return dls.block.n_inp < len(kinds) and kinds[-1] == IMAGE
+
+
+def image_range(stats: tuple[Sequence[float], Sequence[float]] | None) -> tuple[float, float]:
+    """The outputs' range that covers pixels 0 to 1 of every channel normalized by `stats`
+    (`(mean, std)`; None: pixels in [0, 1])."""
+    if stats is None:
+        return (0.0, 1.0)
+    lows = [(0 - m) / s for m, s in zip(*stats)]
+    highs = [(1 - m) / s for m, s in zip(*stats)]
+    return (min(lows), max(highs))
+
+
 def unet_learner(
     dls: DataLoaders,
     arch: str,
@@ -301,10 +332,15 @@ def unet_learner(
     act_cls: str = "relu",
     norm_type: str | None = "batch",
     **learner_kw: Any,
-) -> SegmentationLearner:
+) -> SegmentationLearner | RestorationLearner:
     """A `SegmentationLearner` with a U-Net over the body of `arch` (`DynamicUnet`): one
-    prediction per pixel, for segmentation (`MaskBlock` targets) or image-to-image
-    regression.
+    prediction per pixel, for segmentation (`MaskBlock` targets); a `RestorationLearner`
+    for image-to-image regression (`ImageBlock` targets: restoration, super-resolution).
+
+    For image targets the outputs are images in the data's normalization: `n_out` defaults
+    to the target's channels and `y_range` to the range of pixels 0 to 1 after it; a loss
+    or metric that compares pixels (`FeatureLoss`, `PSNR`, `SSIM`) gets the data's
+    `Normalize` statistics unless it was given its own.
 
     The encoder is the body `vision_learner` would cut; its skips are found by running a
     batch-sized dummy image through it. Pretrained encoders get the normalization their
@@ -315,8 +351,9 @@ def unet_learner(
         dls: image data whose target is a `MaskBlock` (its codes give `n_out`) or images.
         arch: a registered architecture name ('resnet34', 'efficientnet_lite0', ...).
         pretrained: load the encoder's weights, normalize, freeze (True). weights: a file.
-        n_out: outputs per pixel (default `dls.c`: the number of codes). loss_func: default
-            from the data (cross-entropy over the class axis for masks).
+        n_out: outputs per pixel (default `dls.c`: the number of codes, or the target
+            image's channels). loss_func: default from the data (cross-entropy over the
+            class axis for masks, MSE for images; `FeatureLoss(...)` for restoration).
         metrics: as for `Learner` (e.g. `foreground_acc`, `Dice`, `SegmentationIoU`).
         normalize: add the pretrained `Normalize` (True).
         blur, blur_final, self_attention, y_range, last_cross, bottle, act_cls, norm_type:
@@ -325,9 +362,12 @@ def unet_learner(
     Example:
         >>> learn = unet_learner(dls, "efficientnet_lite0", metrics=foreground_acc)
         >>> learn.fine_tune(8)
+        >>> loss = FeatureLoss("efficientnet_lite0")  # image targets: restoration
+        >>> learn = unet_learner(dls, "efficientnet_lite0", loss_func=loss, metrics=PSNR())
     """
     name = model_name(arch)
     meta = MODEL_META[name]
+    image_target = has_image_target(dls)
     n_out = n_out if n_out is not None else dls.c
     if n_out is None:
         raise ValueError(
@@ -340,6 +380,11 @@ def unet_learner(
         shape = getattr(x, "shape", type(x).__name__)
         raise ValueError(f"unet_learner needs image batches [B, C, H, W]; got inputs {shape}")
     c_in, img_size = int(x.shape[1]), [int(x.shape[2]), int(x.shape[3])]
+    if normalize and pretrained:
+        add_normalize(dls, meta, c_in)
+    stats = normalize_stats(dls)
+    if image_target and y_range is None:
+        y_range = image_range(stats)
     spec: dict[str, Any] = {
         "arch": name, "n_out": n_out, "img_size": img_size, "c_in": c_in, "blur": blur,
         "blur_final": blur_final, "self_attention": self_attention,
@@ -347,13 +392,14 @@ def unet_learner(
         "bottle": bottle, "act_cls": act_cls, "norm_type": norm_type,
     }  # fmt: skip
     model = unet_model(**spec, pretrained=pretrained, weights=weights)
-    if normalize and pretrained:
-        add_normalize(dls, meta, c_in)
     if pretrained and meta.fixed_bn_stats:
         learner_kw["cbs"] = [*(learner_kw.get("cbs") or ()), FixedBnStats([model.encoder])]
-    learn = SegmentationLearner(
-        dls, model, loss_func, splitter=unet_splitter, metrics=metrics, **learner_kw
-    )
+    kind = RestorationLearner if image_target else SegmentationLearner
+    learn = kind(dls, model, loss_func, splitter=unet_splitter, metrics=metrics, **learner_kw)
+    if stats is not None:  # losses and metrics that compare pixels undo the normalization
+        for part in [learn.loss_func, *learn.metrics]:
+            if isinstance(part, UsesStats) and part.stats is None:
+                part.use_stats(*stats)
     learn.model_spec = {"factory": spec_name(unet_model), "kwargs": spec}
     if pretrained:
         learn.freeze()
@@ -361,6 +407,7 @@ def unet_learner(
 
 
 __all__ = [
+    "RestorationLearner",
     "SegmentationLearner",
     "VisionLearner",
     "split_body_head",

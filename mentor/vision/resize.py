@@ -42,8 +42,12 @@ def _size_hw(size: Size, name: str) -> tuple[int, int]:
     return int(height), int(width)
 
 
-def _reference_size(sample: list[Any], kinds: Kinds, name: str) -> tuple[int, int]:
-    """(width, height) shared by the images and masks of the sample."""
+def _reference_size(
+    sample: list[Any], kinds: Kinds, name: str, scaled_images: bool = False
+) -> tuple[int, int]:
+    """(width, height) of the first image or mask of the sample; the masks must share it.
+    With `scaled_images`, other images may be that size scaled (an image-to-image pair such
+    as a 64 px input for a 128 px target: the transform crops the same part of each)."""
     sizes = []
     for part, kind in zip(sample, kinds):
         if kind in (IMAGE, MASK):
@@ -52,15 +56,39 @@ def _reference_size(sample: list[Any], kinds: Kinds, name: str) -> tuple[int, in
                     f"{name} needs PIL images but got {type(part).__name__} for a {kind}; "
                     "geometric item transforms must run before ToTensor (order < 100)"
                 )
-            sizes.append(part.size)
+            sizes.append((part.size, kind))
     if not sizes:
         raise ValueError(f"{name} needs an image or a mask in the sample; kinds are {kinds}")
-    if any(size != sizes[0] for size in sizes):
+    reference = sizes[0][0]
+    for size, kind in sizes[1:]:
+        if size == reference or (scaled_images and kind == IMAGE and _same_aspect(size, reference)):
+            continue
+        if scaled_images and kind == IMAGE:
+            raise ValueError(
+                f"the images of a sample have sizes (width, height) {[s for s, _ in sizes]} "
+                "of different shapes; an image-to-image pair must be one picture at two "
+                "scales: check the files"
+            )
         raise ValueError(
-            f"the images and masks of a sample have different sizes (width, height) {sizes}; "
-            "a mask must be the size of its image: check the label files"
+            f"the images and masks of a sample have different sizes (width, height) "
+            f"{[s for s, _ in sizes]}; a mask must be the size of its image: check the label files"
         )
-    return sizes[0]
+    return reference
+
+
+def _same_aspect(size: tuple[int, int], reference: tuple[int, int]) -> bool:
+    """Whether `size` is `reference` scaled, up to the rounding of a side (2%)."""
+    return (
+        abs(size[0] / size[1] - reference[0] / reference[1]) <= 0.02 * reference[0] / reference[1]
+    )
+
+
+def _scaled_box(box: Box, size: tuple[int, int], reference: tuple[int, int]) -> Box:
+    """`box` in the coordinates of an image of `size` that is the reference image scaled."""
+    if size == reference:
+        return box
+    rx, ry = size[0] / reference[0], size[1] / reference[1]
+    return (box[0] * rx, box[1] * ry, box[2] * rx, box[3] * ry)
 
 
 def _draft(img: Image.Image, box: Box, size: tuple[int, int], mode: str | None) -> Box:
@@ -101,12 +129,20 @@ def _map_points(points: Any, box: Box, size: tuple[int, int]) -> np.ndarray:
     return (array - np.array(box[:2], dtype=np.float32)) * np.array(scale, dtype=np.float32)
 
 
-def _resize_sample(sample: list[Any], kinds: Kinds, box: Box, size: tuple[int, int]) -> list[Any]:
-    """Crop `box` out of every part and resize it to `size` (width, height), in one call each."""
+def _resize_sample(
+    sample: list[Any],
+    kinds: Kinds,
+    box: Box,
+    size: tuple[int, int],
+    reference: tuple[int, int] | None = None,
+) -> list[Any]:
+    """Crop `box` out of every part and resize it to `size` (width, height), in one call each;
+    the box is in the `reference` image's pixels (images of another scale crop it scaled)."""
     out = []
     for part, kind in zip(sample, kinds):
         if kind == IMAGE:
-            part = _resize_image(part, box, size)
+            part_box = box if reference is None else _scaled_box(box, part.size, reference)
+            part = _resize_image(part, part_box, size)
         elif kind == MASK:
             part = load_image(part).resize(size, Image.Resampling.NEAREST, box=box)
         elif kind == POINTS:
@@ -174,15 +210,16 @@ class Resize(InitSpec, ItemTransform):
         return {"size": list(self.size), "method": self.method, "pad_mode": self.pad_mode}
 
     def __call__(self, sample: list[Any], kinds: Kinds, train: bool) -> list[Any]:
-        width, height = _reference_size(sample, kinds, "Resize")
+        width, height = reference = _reference_size(sample, kinds, "Resize", scaled_images=True)
         target_h, target_w = self.size
         if self.method == "squish":
-            return _resize_sample(sample, kinds, (0, 0, width, height), (target_w, target_h))
+            full = (0, 0, width, height)
+            return _resize_sample(sample, kinds, full, (target_w, target_h), reference)
         if self.method == "crop":
             scale = max(target_w / width, target_h / height)
             box_w, box_h = min(width, target_w / scale), min(height, target_h / scale)
             box = _place(width, height, box_w, box_h, train)
-            return _resize_sample(sample, kinds, box, (target_w, target_h))
+            return _resize_sample(sample, kinds, box, (target_w, target_h), reference)
         return self._pad(sample, kinds, width, height)
 
     def _pad(self, sample: list[Any], kinds: Kinds, width: int, height: int) -> list[Any]:
@@ -190,7 +227,8 @@ class Resize(InitSpec, ItemTransform):
         scale = min(target_w / width, target_h / height)
         fit_w = min(target_w, max(1, round(width * scale)))
         fit_h = min(target_h, max(1, round(height * scale)))
-        sample = _resize_sample(sample, kinds, (0, 0, width, height), (fit_w, fit_h))
+        full = (0, 0, width, height)
+        sample = _resize_sample(sample, kinds, full, (fit_w, fit_h), (width, height))
         left, top = (target_w - fit_w) // 2, (target_h - fit_h) // 2
         pads = (left, top, target_w - fit_w - left, target_h - fit_h - top)
         out = []
@@ -243,9 +281,10 @@ class RandomResizedCrop(InitSpec, ItemTransform):
                 "ratio": [float(r) for r in self.ratio], "val_xtra": self.val_xtra}  # fmt: skip
 
     def __call__(self, sample: list[Any], kinds: Kinds, train: bool) -> list[Any]:
-        width, height = _reference_size(sample, kinds, "RandomResizedCrop")
+        reference = _reference_size(sample, kinds, "RandomResizedCrop", scaled_images=True)
+        width, height = reference
         box = self._train_box(width, height) if train else self._valid_box(width, height)
-        return _resize_sample(sample, kinds, box, (self.size[1], self.size[0]))
+        return _resize_sample(sample, kinds, box, (self.size[1], self.size[0]), reference)
 
     def _train_box(self, width: int, height: int) -> Box:
         target_aspect = self.size[1] / self.size[0]

@@ -27,7 +27,7 @@ BROKEN_PIPE_STATUS = 141
 
 def _command(name: str) -> Callable[[argparse.Namespace], int]:
     """The function that runs subcommand `name` (imported late: `--help` stays fast)."""
-    from mentor.cli import clean, commands, evaluate, serve, train
+    from mentor.cli import clean, commands, crappify, evaluate, serve, train
 
     table: dict[str, Callable[[argparse.Namespace], int]] = {
         "train": train.train_command,
@@ -38,6 +38,7 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
         "demo": commands.demo_command,
         "serve": serve.serve_command,
         "clean": clean.clean_command,
+        "crappify": crappify.crappify_command,
     }
     return table[name]
 

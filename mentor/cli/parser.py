@@ -23,6 +23,7 @@ examples:
   mentor info model.mentor
   mentor serve model.mentor --port 8000
   mentor clean pets/ --model model.mentor
+  mentor crappify imagenette/val crappy/val --size 128
 
 exit status:
   0 on success; 1 on bad input (one line on stderr, `mentor: error: ...`);
@@ -325,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     from mentor.cli.clean import add_clean_parser
 
     add_clean_parser(sub)
+    from mentor.cli.crappify import add_crappify_parser
+
+    add_crappify_parser(sub)
     return parser
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         aug_transforms,
     )
     from mentor.vision.blocks import ImageBlock, MaskBlock, PointBlock
+    from mentor.vision.crappifier import crappify, crappify_folder
     from mentor.vision.data import ImageDataLoaders, SegmentationDataLoaders, image_stats
     from mentor.vision.download import ImageDownloads, download_images
     from mentor.vision.feature_loss import FeatureLoss, LossMetrics
@@ -63,6 +64,7 @@ else:  # a type checker reads the imports above; Python loads each name on first
                 "aug_transforms",
             ),
             "mentor.vision.blocks": ("ImageBlock", "MaskBlock", "PointBlock"),
+            "mentor.vision.crappifier": ("crappify", "crappify_folder"),
             "mentor.vision.data": ("ImageDataLoaders", "SegmentationDataLoaders", "image_stats"),
             "mentor.vision.download": ("ImageDownloads", "download_images"),
             "mentor.vision.feature_loss": ("FeatureLoss", "LossMetrics"),

@@ -331,6 +331,7 @@ def unet_learner(
     bottle: bool = False,
     act_cls: str = "relu",
     norm_type: str | None = "batch",
+    residual: bool | None = None,
     **learner_kw: Any,
 ) -> SegmentationLearner | RestorationLearner:
     """A `SegmentationLearner` with a U-Net over the body of `arch` (`DynamicUnet`): one
@@ -338,8 +339,10 @@ def unet_learner(
     for image-to-image regression (`ImageBlock` targets: restoration, super-resolution).
 
     For image targets the outputs are images in the data's normalization: `n_out` defaults
-    to the target's channels and `y_range` to the range of pixels 0 to 1 after it; a loss
-    or metric that compares pixels (`FeatureLoss`, `PSNR`, `SSIM`) gets the data's
+    to the target's channels, and the U-Net is residual (it returns its input plus a
+    learned correction, starting as the identity) when the input has as many channels;
+    otherwise `y_range` defaults to the range of pixels 0 to 1 after the normalization. A
+    loss or metric that compares pixels (`FeatureLoss`, `PSNR`, `SSIM`) gets the data's
     `Normalize` statistics unless it was given its own.
 
     The encoder is the body `vision_learner` would cut; its skips are found by running a
@@ -356,8 +359,9 @@ def unet_learner(
             class axis for masks, MSE for images; `FeatureLoss(...)` for restoration).
         metrics: as for `Learner` (e.g. `foreground_acc`, `Dice`, `SegmentationIoU`).
         normalize: add the pretrained `Normalize` (True).
-        blur, blur_final, self_attention, y_range, last_cross, bottle, act_cls, norm_type:
-            the decoder, see `DynamicUnet`. learner_kw: passed on to `Learner`.
+        blur, blur_final, self_attention, y_range, last_cross, bottle, act_cls, norm_type,
+            residual: the decoder, see `DynamicUnet` (residual None: True for image targets
+            with the input's channels). learner_kw: passed on to `Learner`.
 
     Example:
         >>> learn = unet_learner(dls, "efficientnet_lite0", metrics=foreground_acc)
@@ -383,13 +387,15 @@ def unet_learner(
     if normalize and pretrained:
         add_normalize(dls, meta, c_in)
     stats = normalize_stats(dls)
-    if image_target and y_range is None:
+    if residual is None:
+        residual = image_target and n_out == c_in
+    if image_target and y_range is None and not residual:
         y_range = image_range(stats)
     spec: dict[str, Any] = {
         "arch": name, "n_out": n_out, "img_size": img_size, "c_in": c_in, "blur": blur,
         "blur_final": blur_final, "self_attention": self_attention,
         "y_range": None if y_range is None else list(y_range), "last_cross": last_cross,
-        "bottle": bottle, "act_cls": act_cls, "norm_type": norm_type,
+        "bottle": bottle, "act_cls": act_cls, "norm_type": norm_type, "residual": residual,
     }  # fmt: skip
     model = unet_model(**spec, pretrained=pretrained, weights=weights)
     if pretrained and meta.fixed_bn_stats:

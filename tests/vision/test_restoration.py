@@ -88,11 +88,24 @@ def test_unet_learner_for_images_outputs_images_in_the_datas_normalization(resto
     learn, loss, _ = restoration
     assert isinstance(learn, RestorationLearner)
     kwargs = learn.model_spec["kwargs"]
-    assert kwargs["n_out"] == 3 and kwargs["y_range"] == [-1.0, 1.0]  # lite0: (x - .5) / .5
+    assert kwargs["n_out"] == 3 and kwargs["residual"] and kwargs["y_range"] is None
     assert loss.stats == ((0.5,) * 3, (0.5,) * 3) and learn.metrics[0].stats == loss.stats
     row = learn.recorder.values[-1]
     assert 5 < row["psnr"] < 40  # a PSNR in dB of 0-255 pixels, not of normalized values
     assert row["pixel"] > 0 and row["gram_1"] > 0
+
+
+def test_an_untrained_residual_unet_returns_its_input_and_others_stay_in_range() -> None:
+    from mentor.vision.models.unet import unet_model
+
+    x = torch.randn(2, 3, 32, 32)
+    residual = unet_model("resnet18", n_out=3, img_size=(32, 32), residual=True).eval()
+    assert torch.equal(residual(x), x)
+    ranged = unet_model("resnet18", n_out=3, img_size=(32, 32), y_range=(-1.0, 1.0)).eval()
+    out = ranged(x)
+    assert out.min() >= -1 and out.max() <= 1 and not torch.allclose(out, x)
+    with pytest.raises(ValueError, match=r"n_out \(2\) must equal the input's channels \(3\)"):
+        unet_model("resnet18", n_out=2, img_size=(32, 32), residual=True)
 
 
 @pytest.mark.slow

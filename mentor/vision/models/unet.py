@@ -263,6 +263,9 @@ class DynamicUnet(nn.Module):
         bottle: the last residual block halves its channels (False).
         act_cls: the activation's class (`nn.ReLU`). init: the convolutions' initialiser
             (`nn.init.kaiming_normal_`). norm_type: 'batch', 'instance' or None ('batch').
+        residual: the output is the input plus what the network adds (image restoration:
+            the last convolution starts at zero, so an untrained model returns its input and
+            training learns the correction); needs `n_out` equal to the input's channels.
 
     Attributes:
         skip_indices: the encoder children whose outputs are the skips, in encoder order.
@@ -283,6 +286,7 @@ class DynamicUnet(nn.Module):
         act_cls: ActCls = nn.ReLU,
         init: Init = nn.init.kaiming_normal_,
         norm_type: str | None = "batch",
+        residual: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(encoder, nn.Sequential):
@@ -330,6 +334,15 @@ class DynamicUnet(nn.Module):
             ResidualBlock(c_head, c_res, act_cls, norm_type), nn.Conv2d(c_res, n_out, 1)
         )
         init_convs(nn.Sequential(self.middle, self.head), init)
+        if residual and n_out != self.c_in:
+            raise ValueError(
+                f"a residual U-Net adds its output to its input: n_out ({n_out}) must equal "
+                f"the input's channels ({self.c_in})"
+            )
+        self.residual = residual
+        if residual:  # start as the identity
+            nn.init.zeros_(self.head[-1].weight)
+            nn.init.zeros_(self.head[-1].bias)
         self.y_range: nn.Module = nn.Identity() if y_range is None else SigmoidRange(*y_range)
 
     def encode(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
@@ -352,7 +365,8 @@ class DynamicUnet(nn.Module):
             out = F.interpolate(out, size=x.shape[-2:], mode="nearest")
         if self.last_cross:
             out = torch.cat([out, x], dim=1)
-        return self.y_range(self.head(out))
+        out = self.head(out)
+        return self.y_range(out + x if self.residual else out)
 
 
 def decoder_blocks(
@@ -400,6 +414,7 @@ def unet_model(
     act_cls: str | ActCls = "relu",
     norm_type: str | None = "batch",
     init: Init = nn.init.kaiming_normal_,
+    residual: bool = False,
 ) -> DynamicUnet:
     """A `DynamicUnet` over the body of the registered architecture `arch`.
 
@@ -413,8 +428,8 @@ def unet_model(
         c_in: input channels (3; the stem adapts). pretrained, weights: load the encoder's
             weights (False; see `create_model`).
         act_cls: the activation, a class or a name of `ACTIVATIONS` (a name exports).
-        blur, blur_final, self_attention, y_range, last_cross, bottle, norm_type, init:
-            see `DynamicUnet`.
+        blur, blur_final, self_attention, y_range, last_cross, bottle, norm_type, init,
+            residual: see `DynamicUnet`.
 
     Example:
         >>> model = unet_model("efficientnet_lite0", n_out=3, img_size=(64, 64))
@@ -435,7 +450,7 @@ def unet_model(
         without_pointwise_head(create_body(model, MODELS.meta[arch])), n_out, img_size,
         blur=blur, blur_final=blur_final, self_attention=self_attention, y_range=low_high,
         last_cross=last_cross, bottle=bottle, act_cls=act, init=init,
-        norm_type=norm_type,
+        norm_type=norm_type, residual=residual,
     )  # fmt: skip
 
 

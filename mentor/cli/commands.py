@@ -15,10 +15,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from mentor.cli.checks import check_device
 from mentor.cli.errors import ITEM_ERRORS, CLIError, report_item
 from mentor.cli.train import _existing, _read_csv
+from mentor.data.blocks import TransformBlock
+from mentor.data.transforms import IMAGE
 from mentor.inference import Predictor
 from mentor.inference.masks import class_shares, mask_png
 
@@ -74,6 +77,8 @@ def _predicted_line(predictor: Predictor, name: str, item: Any, args: argparse.N
     """The output line of one item: `name<TAB>label<TAB>probability<TAB>top: ...`, or with
     --json a JSON object."""
     decoded, probs = predictor.predict(item)
+    if _outputs_images(predictor):  # restoration: the image itself
+        return _image_line(name, decoded, args)
     if isinstance(decoded, np.ndarray) and decoded.ndim == 2:  # a segmentation mask
         return _mask_line(predictor, name, decoded, args)
     top = _top(predictor, probs, args.top_k)
@@ -92,10 +97,28 @@ def _predicted_line(predictor: Predictor, name: str, item: Any, args: argparse.N
     return f"{name}\t{label}\t{shown}" + (f"\ttop: {others}" if top else "")
 
 
+def _outputs_images(predictor: Predictor) -> bool:
+    """Whether the model's target is an image (image to image)."""
+    target = predictor.target
+    return isinstance(target, TransformBlock) and target.kind == IMAGE
+
+
+def _image_line(name: str, image: np.ndarray, args: argparse.Namespace) -> str:
+    """Write a predicted image as `<out-dir>/<input's stem>.png` and name the file."""
+    folder = Path(args.out_dir or "images")
+    folder.mkdir(parents=True, exist_ok=True)
+    file = folder / f"{Path(name).stem}.png"
+    Image.fromarray(image).save(file, format="PNG")
+    height, width = image.shape[:2]
+    if args.json:
+        return json.dumps({"input": name, "image": str(file), "width": width, "height": height})
+    return f"{name}\timage: {file}\t{width}x{height}"
+
+
 def _mask_line(predictor: Predictor, name: str, mask: np.ndarray, args: argparse.Namespace) -> str:
     """Write a predicted mask as `<out-dir>/<input's stem>.png` (pixel value = class index)
     and describe it: the file and the `--top-k` classes with the largest shares of pixels."""
-    folder = Path(args.out_dir)
+    folder = Path(args.out_dir or "masks")
     folder.mkdir(parents=True, exist_ok=True)
     file = folder / f"{Path(name).stem}.png"
     file.write_bytes(mask_png(mask))

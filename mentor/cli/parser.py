@@ -358,9 +358,10 @@ def _model_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=at_least(0), default=None, help="seed for sampling (none)")
     p.add_argument(
         "--out-dir",
-        default="masks",
-        help="segmentation models: where each INPUT's mask is written, a PNG of class "
-        "indices named after it (default: masks)",
+        default=None,
+        help="segmentation and image-to-image models: where each INPUT's mask (a PNG of "
+        "class indices) or restored image is written, named after it (default: masks, "
+        "or images)",
     )
     p.set_defaults(command="predict")
 

@@ -15,6 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
+from mentor.cli import main
 from mentor.core.seed import set_seed
 from mentor.data import DataBlock
 from mentor.data.external import untar_data
@@ -136,3 +137,7 @@ def test_predict_and_the_exported_model_give_the_image_at_the_raw_size(
     images, outs = Predictor.load(tmp_path / "restore.mentor").predict_batch([item, item])
     assert torch.allclose(outs[0], out, atol=1e-5)  # a batch of two: rounding may differ by 1
     assert np.abs(images[1].astype(int) - image.astype(int)).max() <= 1
+    written = tmp_path / "restored"
+    args = ["predict", str(tmp_path / "restore.mentor"), str(item), "--out-dir", str(written)]
+    assert main(args) == 0
+    assert np.array_equal(np.asarray(Image.open(written / f"{item.stem}.png")), image)

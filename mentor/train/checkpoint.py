@@ -217,12 +217,14 @@ class CheckpointCallback(Callback):
                 "resume with the same fit call and data"
             )
         learn.model.load_state_dict(state["model"])
-        learn.opt.load_state_dict(state["opt"])
-        if state["scaler"]:
-            learn.scaler.load_state_dict(state["scaler"])
+        # callbacks before the optimizer: one that swaps optimizers (a GAN's GANTrainer)
+        # puts the one this checkpoint's "opt" belongs to in learn.opt
         for cb in learn.cbs:
             if cb is not self and cb.name in state["callbacks"]:
                 cb.load_state_dict(state["callbacks"][cb.name])
+        learn.opt.load_state_dict(state["opt"])
+        if state["scaler"]:
+            learn.scaler.load_state_dict(state["scaler"])
         learn.epoch, learn.train_iter = state["epoch"], state["train_iter"]
         learn.skip_batches = state["batch"]
         self.epoch_rng = state["epoch_rng"]

@@ -40,7 +40,7 @@ def load_images(files: Sequence[str | Path], size: int, n_channels: int = 3) -> 
         img = open_image(file, mode)
         if img.size != (size, size):
             img = img.resize((size, size), Image.Resampling.BILINEAR)
-        array = np.asarray(img, dtype=np.uint8).reshape(size, size, n_channels)
+        array = np.array(img, dtype=np.uint8).reshape(size, size, n_channels)
         out[index] = torch.from_numpy(array).permute(2, 0, 1)
     return out
 

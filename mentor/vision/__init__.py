@@ -24,6 +24,18 @@ if TYPE_CHECKING:
     from mentor.vision.data import ImageDataLoaders, SegmentationDataLoaders, image_stats
     from mentor.vision.download import ImageDownloads, download_images
     from mentor.vision.feature_loss import FeatureLoss, LossMetrics
+    from mentor.vision.gan import (
+        GANLoss,
+        GANModule,
+        bce_crit_loss,
+        bce_gen_loss,
+        gan_loss_from_func,
+        wgan_crit_loss,
+        wgan_gen_loss,
+    )
+    from mentor.vision.gan_data import GANDataLoaders, save_image_grid
+    from mentor.vision.gan_learner import GANLearner, adam_no_momentum
+    from mentor.vision.gan_trainer import AdaptiveGANSwitcher, FixedGANSwitcher, GANTrainer
     from mentor.vision.image import (
         BadImageError,
         ConvertMode,
@@ -47,6 +59,8 @@ if TYPE_CHECKING:
         body_and_features,
         simple_cnn,
     )
+    from mentor.vision.models.critic import basic_critic, gan_critic
+    from mentor.vision.models.generator import basic_generator, generate_noise
     from mentor.vision.models.head import AdaptiveConcatPool2d, create_head, known_classes_head
     from mentor.vision.resize import CenterCrop, RandomResizedCrop, Resize
     from mentor.vision.seg_interpret import SegmentationInterpretation
@@ -68,6 +82,20 @@ else:  # a type checker reads the imports above; Python loads each name on first
             "mentor.vision.data": ("ImageDataLoaders", "SegmentationDataLoaders", "image_stats"),
             "mentor.vision.download": ("ImageDownloads", "download_images"),
             "mentor.vision.feature_loss": ("FeatureLoss", "LossMetrics"),
+            "mentor.vision.gan": (
+                "GANLoss",
+                "GANModule",
+                "bce_crit_loss",
+                "bce_gen_loss",
+                "gan_loss_from_func",
+                "wgan_crit_loss",
+                "wgan_gen_loss",
+            ),
+            "mentor.vision.gan_data": ("GANDataLoaders", "save_image_grid"),
+            "mentor.vision.gan_learner": ("GANLearner", "adam_no_momentum"),
+            "mentor.vision.gan_trainer": ("AdaptiveGANSwitcher", "FixedGANSwitcher", "GANTrainer"),
+            "mentor.vision.models.critic": ("basic_critic", "gan_critic"),
+            "mentor.vision.models.generator": ("basic_generator", "generate_noise"),
             "mentor.vision.image": (
                 "BadImageError",
                 "ConvertMode",

@@ -125,7 +125,8 @@ def test_predict_and_the_exported_model_give_the_image_at_the_raw_size(
     script = (
         "import json, sys, numpy as np\n"
         "from mentor.inference.predictor import Predictor\n"
-        f"image, out = Predictor.load({str(tmp_path / 'restore.mentor')!r}).predict({str(item)!r})\n"
+        f"predictor = Predictor.load({str(tmp_path / 'restore.mentor')!r})\n"
+        f"image, out = predictor.predict({str(item)!r})\n"
         "json.dump({'out': out.tolist(), 'image': image.tolist()}, sys.stdout)\n"
     )
     done = subprocess.run(

@@ -330,9 +330,8 @@ class DynamicUnet(nn.Module):
         self.last_cross = last_cross
         c_head = c_dec + self.c_in if last_cross else c_dec
         c_res = c_head // 2 if bottle else c_head
-        self.head = nn.Sequential(
-            ResidualBlock(c_head, c_res, act_cls, norm_type), nn.Conv2d(c_res, n_out, 1)
-        )
+        last = nn.Conv2d(c_res, n_out, 1)
+        self.head = nn.Sequential(ResidualBlock(c_head, c_res, act_cls, norm_type), last)
         init_convs(nn.Sequential(self.middle, self.head), init)
         if residual and n_out != self.c_in:
             raise ValueError(
@@ -341,8 +340,8 @@ class DynamicUnet(nn.Module):
             )
         self.residual = residual
         if residual:  # start as the identity
-            nn.init.zeros_(self.head[-1].weight)
-            nn.init.zeros_(self.head[-1].bias)
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)  # type: ignore[arg-type]  # Conv2d(bias=True) has one
         self.y_range: nn.Module = nn.Identity() if y_range is None else SigmoidRange(*y_range)
 
     def encode(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:

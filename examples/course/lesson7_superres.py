@@ -12,6 +12,11 @@ originals, and the accuracy of an ImageNet classifier that is not the loss's net
 (EfficientNet-Lite2, restricted to imagenette's ten classes), for the spoiled images, both
 U-Nets and the originals. Floors: the feature-loss U-Net gains at least 1 dB of PSNR over the
 spoiled images, and the classifier is at least as accurate on its output as on them.
+
+Measured (100 training images a class, 4 epochs of one-cycle at 3e-3, bs 8, 2 cores):
+spoiled 24.29 dB, SSIM 0.710, classifier 77.2% (originals: 94.0%); pixel-L1 U-Net 25.46 dB,
+0.753, 78.2% in 842 s; FeatureLoss U-Net 25.04 dB (+0.75: short of the 1 dB floor), 0.733,
+80.8% in 647 s. The feature loss trades PSNR for what a classifier sees.
 Run with `python -m examples.course.lesson7_superres` (`--quick`: 20 training and 20
 validation images at 96 px, seconds).
 """

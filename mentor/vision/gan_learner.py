@@ -83,6 +83,7 @@ class GANLearner(Learner):
             raise ValueError("GANLearner trains each model as one parameter group; freeze "
                              "parts of the generator before (e.g. gen_learn.freeze())")  # fmt: skip
         gan = GANModule(generator, critic)
+        self.gen_learn: Learner | None = None  # from_learners: the generator's own learner
         self.gan_trainer = GANTrainer(switcher, gen_first, switch_eval, clip)
         loss = GANLoss(gen_loss_func, crit_loss_func, gan, gp_weight)
         super().__init__(dls, gan, loss, opt_func=opt_func, cbs=[self.gan_trainer, *(cbs or ())],
@@ -102,6 +103,35 @@ class GANLearner(Learner):
     def critic(self) -> nn.Module:
         """The critic."""
         return self.gan.critic
+
+    def _generator_learner(self, what: str) -> Learner:
+        """The generator's own learner, which knows its data pipeline; `what` needs it."""
+        if self.gen_learn is None:
+            raise ValueError(
+                f"{what} runs the generator through its own learner's data pipeline, and this "
+                "GANLearner has none: build it with GANLearner.from_learners(gen_learn, "
+                "crit_learn) (a generator that restores images), or, for a generator of noise, "
+                "call learn.generator(noise) and keep its weights with learn.save(name)"
+            )
+        return self.gen_learn
+
+    def predict(self, item: Any) -> tuple[Any, torch.Tensor, torch.Tensor]:
+        """The generator's output for one raw item (e.g. a crappy image's path), as the
+        generator's learner returns it: `(image, pixels, output)`; see `Learner.predict`."""
+        return self._generator_learner("predict").predict(item)
+
+    def show_results(self, max_n: int = 9, dl: Iterable[Any] | None = None) -> Any:
+        """Inputs, targets and the generator's outputs of a validation batch."""
+        return self._generator_learner("show_results").show_results(max_n, dl)
+
+    def export(self, path: str | Path | None = None) -> Path:
+        """Export the generator with its data pipeline, as `unet_learner(...).export` does
+        (default `self.path / "export.mentor"`): `Predictor.load` returns restored images and
+        `mentor predict` writes them as PNGs. The critic is not exported."""
+        from mentor.inference.load import DEFAULT_NAME
+
+        gen_learn = self._generator_learner("export")
+        return gen_learn.export(self.path / DEFAULT_NAME if path is None else path)
 
     def create_opt(self) -> torch.optim.Optimizer:
         """(Re)build both optimizers (their state is lost); `learn.opt` is the one of the
@@ -156,6 +186,7 @@ class GANLearner(Learner):
         mean of `crit_learn.loss_func` on real images ('real') and generated ones
         ('generated'), see `gan_loss_from_func`. Both models are reused as they are (same
         modules, trained weights); `path` and `model_dir` default to the generator's.
+        `predict`, `show_results` and `export` go through `gen_learn` (its data pipeline).
 
         Args:
             gen_learn: the pretrained generator's learner (e.g. `unet_learner` on
@@ -173,8 +204,10 @@ class GANLearner(Learner):
                                                  weights_gen)  # fmt: skip
         kw.setdefault("path", gen_learn.path)
         kw.setdefault("model_dir", gen_learn.model_dir)
-        return cls(gen_learn.dls, gen_learn.model, crit_learn.model, gen_loss, crit_loss,
-                   switcher=switcher, **kw)  # fmt: skip
+        learn = cls(gen_learn.dls, gen_learn.model, crit_learn.model, gen_loss, crit_loss,
+                    switcher=switcher, **kw)  # fmt: skip
+        learn.gen_learn = gen_learn
+        return learn
 
     @classmethod
     def wgan(

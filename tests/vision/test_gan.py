@@ -323,3 +323,11 @@ def test_noise_data_from_a_folder(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no images under.*empty"):
         GANDataLoaders.from_folder(tmp_path / "empty", size=32)
+
+
+def test_a_gan_of_noise_refuses_to_export_or_predict_and_says_what_to_do(tmp_path: Path) -> None:
+    learn = tiny_wgan(path=tmp_path)
+    for call in (learn.export, lambda: learn.predict(torch.zeros(1, 16, 1, 1))):
+        with pytest.raises(ValueError, match=r"from_learners.*learn\.generator\(noise\)"):
+            call()
+    assert not (tmp_path / "export.mentor").exists()

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
 from PIL import Image
 
 from mentor.cli import main
@@ -22,10 +23,13 @@ from mentor.data.external import untar_data
 from mentor.data.items import get_image_files
 from mentor.data.splitters import RandomSplitter
 from mentor.inference.predictor import Predictor
+from mentor.train import Learner
 from mentor.vision import ImageBlock, Resize
 from mentor.vision.feature_loss import FeatureLoss, LossMetrics
+from mentor.vision.gan_learner import GANLearner
 from mentor.vision.image_metrics import PSNR
 from mentor.vision.learner import RestorationLearner, unet_learner
+from mentor.vision.models.critic import gan_critic
 from mentor.vision.resize import RandomResizedCrop
 
 N_IMAGES, SIZE = 12, 64
@@ -54,6 +58,21 @@ def test_a_pair_of_other_shapes_is_refused_naming_the_sizes() -> None:
     small, big = _pair(0)
     with pytest.raises(ValueError, match=r"\(48, 48\), \(96, 64\)\].*one picture at two scales"):
         Resize(32)([small.resize((48, 48)), big], ("image", "image"), False)
+
+
+def predict_in_a_fresh_process(export: Path, item: Path) -> tuple[np.ndarray, torch.Tensor]:
+    """`Predictor.load(export).predict(item)` in a new Python process: (image, output)."""
+    script = (
+        "import json, sys\n"
+        "from mentor.inference.predictor import Predictor\n"
+        f"image, out = Predictor.load({str(export)!r}).predict({str(item)!r})\n"
+        "json.dump({'out': out.tolist(), 'image': image.tolist()}, sys.stdout)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    fresh = json.loads(done.stdout)
+    return np.array(fresh["image"], dtype=np.uint8), torch.tensor(fresh["out"])
 
 
 @pytest.fixture(scope="module")
@@ -122,19 +141,9 @@ def test_predict_and_the_exported_model_give_the_image_at_the_raw_size(
     expected = ((out * 0.5 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
     assert torch.equal(pixels, expected)  # the output with the normalization undone
     learn.export(tmp_path / "restore.mentor")
-    script = (
-        "import json, sys, numpy as np\n"
-        "from mentor.inference.predictor import Predictor\n"
-        f"predictor = Predictor.load({str(tmp_path / 'restore.mentor')!r})\n"
-        f"image, out = predictor.predict({str(item)!r})\n"
-        "json.dump({'out': out.tolist(), 'image': image.tolist()}, sys.stdout)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
-    )
-    fresh = json.loads(done.stdout)
-    assert torch.allclose(torch.tensor(fresh["out"]), out, atol=1e-5)
-    assert np.array_equal(np.array(fresh["image"], dtype=np.uint8), image)
+    fresh_image, fresh_out = predict_in_a_fresh_process(tmp_path / "restore.mentor", item)
+    assert torch.allclose(fresh_out, out, atol=1e-5)
+    assert np.array_equal(fresh_image, image)
     images, outs = Predictor.load(tmp_path / "restore.mentor").predict_batch([item, item])
     assert torch.allclose(outs[0], out, atol=1e-5)  # a batch of two: rounding may differ by 1
     assert np.abs(images[1].astype(int) - image.astype(int)).max() <= 1
@@ -142,3 +151,24 @@ def test_predict_and_the_exported_model_give_the_image_at_the_raw_size(
     args = ["predict", str(tmp_path / "restore.mentor"), str(item), "--out-dir", str(written)]
     assert main(args) == 0
     assert np.array_equal(np.asarray(Image.open(written / f"{item.stem}.png")), image)
+
+
+@pytest.mark.slow
+def test_a_gan_of_pretrained_models_exports_its_generator(restoration, tmp_path: Path) -> None:
+    learn, _, folder = restoration
+    set_seed(0)
+    gen_learn = unet_learner(learn.dls, "efficientnet_lite0", loss_func=nn.L1Loss(), path=tmp_path)
+    crit_learn = Learner(learn.dls, gan_critic(nf=8, n_blocks=1), loss_func=nn.BCEWithLogitsLoss())
+    gan = GANLearner.from_learners(gen_learn, crit_learn, weights_gen=(1.0, 5.0))
+    gan.progress.show = False
+    item = sorted(folder.iterdir())[0]
+    untrained = gan.predict(item)[2]
+    gan.fit(1, 1e-3, wd=0)
+    image, _, out = gan.predict(item)
+    assert not torch.allclose(out, untrained, atol=1e-4)  # the GAN trained the generator
+    file = gan.export()
+    assert file == tmp_path / "export.mentor"
+    fresh_image, fresh_out = predict_in_a_fresh_process(file, item)
+    assert torch.allclose(fresh_out, out, atol=1e-5)
+    assert np.array_equal(fresh_image, image)
+    assert gan.show_results(max_n=2) is not None

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from mentor.vision.learner import unet_learner
 SIZE, LOW_SIZE, QUALITY = 128, 64, (10, 70)
 QUICK_SIZE = 96  # the quick run's images: the crappified 128 px ones scaled down
 PSNR_GAIN = 1.0  # dB over the spoiled images, for the feature-loss U-Net
+FEATURE_LOSS: dict[str, Any] = {"pixel_wgt": 1.0}  # FeatureLoss's keywords
 QUICK_PSNR_GAIN = -0.3  # one short epoch on 20 images: no worse than the input
 
 
@@ -146,21 +147,41 @@ def model_restorer(model: nn.Module) -> Callable[[Tensor], Tensor]:
     return restore
 
 
-def train_unet(dls: Any, loss: Any, epochs: int, lr: float, quick: bool) -> Any:
-    """A residual U-Net over a pretrained EfficientNet-Lite0, trained whole with `loss` (it
-    starts as the identity, so the decoder needs no head start with a frozen encoder)."""
+def restoration_unet(dls: Any, loss: Any, path: Path, quick: bool) -> Any:
+    """The lesson's generator: a residual U-Net over a pretrained EfficientNet-Lite0 (with
+    blur and self-attention), unfrozen (it starts as the identity, so the decoder needs no
+    head start with a frozen encoder); weights saved under `path / "models"`."""
     metrics = [PSNR(), SSIM()] + (LossMetrics(loss) if isinstance(loss, FeatureLoss) else [])
     learn = unet_learner(
         dls, "efficientnet_lite0", loss_func=loss, metrics=metrics, blur=True,
-        self_attention=True,
+        self_attention=True, path=path,
     )  # fmt: skip
     learn.progress.show = not quick
     learn.unfreeze()
+    return learn
+
+
+def train_unet(dls: Any, loss: Any, epochs: int, lr: float, quick: bool, path: Path) -> Any:
+    """`restoration_unet` trained with one-cycle."""
+    learn = restoration_unet(dls, loss, path, quick)
     learn.fit_one_cycle(epochs, lr)
     return learn
 
 
-def run(quick: bool = False, out: Path | None = None, per_class: int = 100) -> dict[str, float]:
+LOSSES = ("pixel", "feature")
+
+
+def feature_loss() -> FeatureLoss:
+    """The lesson's feature loss: EfficientNet-Lite0's activations, with `FEATURE_LOSS`."""
+    return FeatureLoss("efficientnet_lite0", **FEATURE_LOSS)
+
+
+def run(
+    quick: bool = False,
+    out: Path | None = None,
+    per_class: int = 100,
+    losses: Sequence[str] = LOSSES,
+) -> dict[str, float]:
     """The lesson: the spoiled images, a pixel-loss U-Net and a feature-loss U-Net, each
     measured on the validation images (PSNR, SSIM, classifier accuracy) with its time."""
     out = out or Path("lesson7_out")
@@ -173,9 +194,10 @@ def run(quick: bool = False, out: Path | None = None, per_class: int = 100) -> d
     found["original_accuracy"] = spoiled.pop("original_accuracy")
     found |= {f"crappified_{k}": v for k, v in spoiled.items()}
     epochs = 1 if quick else 4
-    for name, loss in (("pixel", L1LossFlat()), ("feature", FeatureLoss("efficientnet_lite0"))):
+    for name in losses:
+        loss = L1LossFlat() if name == "pixel" else feature_loss()
         began = time.perf_counter()
-        learn = train_unet(dls, loss, epochs, 1e-3 if quick else 3e-3, quick)
+        learn = train_unet(dls, loss, epochs, 1e-3 if quick else 3e-3, quick, out)
         found[f"{name}_train_s"] = time.perf_counter() - began
         figures = measure(dls, model_restorer(learn.model), classifier)
         figures.pop("original_accuracy")
@@ -183,6 +205,7 @@ def run(quick: bool = False, out: Path | None = None, per_class: int = 100) -> d
         if not quick:
             learn.show_results(max_n=4).savefig(out / f"{name}_results.png", dpi=80)
             learn.export(out / f"{name}_unet.mentor")
+            learn.save(f"{name}_unet", with_opt=False)  # lesson7_gan's pretrained generator
     found["seconds"] = time.perf_counter() - start
     return found
 
@@ -190,7 +213,10 @@ def run(quick: bool = False, out: Path | None = None, per_class: int = 100) -> d
 def shortfalls(found: dict[str, float], quick: bool) -> list[str]:
     """The feature-loss U-Net's PSNR gain and classifier accuracy against the spoiled images."""
     # quick: five steps are too few for the feature loss, so the pixel U-Net stands in
-    gain = found["pixel_psnr" if quick else "feature_psnr"] - found["crappified_psnr"]
+    psnr = found.get("pixel_psnr" if quick else "feature_psnr")
+    if psnr is None:
+        return []  # that U-Net was not trained (--losses)
+    gain = psnr - found["crappified_psnr"]
     floor = QUICK_PSNR_GAIN if quick else PSNR_GAIN
     missed = [] if gain >= floor else [f"PSNR gain {gain:.2f} dB below {floor} dB"]
     if not quick and found["feature_accuracy"] < found["crappified_accuracy"]:
@@ -205,7 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the lesson; 1 when the feature-loss U-Net misses a floor."""
     return lesson_main(
         __doc__, argv, run, shortfalls, out="lesson7_out",
-        options=[("--per-class", {"type": int, "default": 100, "help": "training images a class"})],
+        options=[
+            ("--per-class", {"type": int, "default": 100, "help": "training images a class"}),
+            ("--losses", {"nargs": "+", "choices": LOSSES, "default": list(LOSSES),
+                          "help": "the U-Nets to train"}),
+        ],
     )  # fmt: skip
 
 

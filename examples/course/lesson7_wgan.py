@@ -92,8 +92,8 @@ def digit_classifier(quick: bool) -> tuple[nn.Module, float]:
 
     train_x, train_y = load_digits("train", limit=2000 if quick else None)
     valid_x, valid_y = load_digits("valid", limit=500 if quick else None)
-    dls = DataLoaders.from_tensors((to_unit_range(train_x), train_y),
-                                   (to_unit_range(valid_x), valid_y), bs=128, device="cpu")  # fmt: skip
+    train, valid = (to_unit_range(train_x), train_y), (to_unit_range(valid_x), valid_y)
+    dls = DataLoaders.from_tensors(train, valid, bs=128, device="cpu")
     model = nn.Sequential(*block(1, 16), *block(16, 32), *block(32, 64),
                           nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 2))  # fmt: skip
     learn = Learner(dls, model, loss_func=nn.CrossEntropyLoss(), metrics=accuracy)

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch import nn
 from PIL import Image
+from torch import nn
 
 from mentor.cli import main
 from mentor.core.seed import set_seed

@@ -52,7 +52,7 @@ from mentor.vision.learner import unet_learner
 SIZE, LOW_SIZE, QUALITY = 128, 64, (10, 70)
 QUICK_SIZE = 96  # the quick run's images: the crappified 128 px ones scaled down
 PSNR_GAIN = 1.0  # dB over the spoiled images, for the feature-loss U-Net
-FEATURE_LOSS: dict[str, Any] = {"pixel_wgt": 1.0}  # FeatureLoss's keywords
+FEATURE_LOSS: dict[str, Any] = {"pixel_wgt": 5.0}  # FeatureLoss's keywords
 QUICK_PSNR_GAIN = -0.3  # one short epoch on 20 images: no worse than the input
 
 

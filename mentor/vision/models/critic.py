@@ -20,7 +20,9 @@ class SumScore(nn.Module):
     A sum, not a mean: spectral norm caps each layer's gain at 1, so each patch's score
     moves little; summed over the patches (as SN-GAN's discriminator sums its features) the
     logits reach the range a binary cross-entropy needs. Averaged, the critic stayed at
-    chance (loss ln 2) telling restored from real images, even noisy from clean ones.
+    chance (loss ln 2) telling restored from real images, even noisy from clean ones. The
+    logits, and the adversarial gradient, grow with the image's area: weigh the adversarial
+    loss accordingly (`GANLearner.from_learners`' default is for 128 px images).
     """
 
     def forward(self, x: Tensor) -> Tensor:

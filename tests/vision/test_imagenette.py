@@ -21,7 +21,7 @@ from mentor.vision.learner import VisionLearner
 pytestmark = pytest.mark.slow
 
 # seeds 42 / 1: frozen epoch 0.900 / 0.915, final 0.920 / 0.920 (tta 0.925 / 0.910) in 20 s;
-# with precompute the frozen epoch takes 0.1 s instead of 8.5 s, final 0.900 / 0.905
+# with precompute the frozen epoch takes 0.1 s instead of 6.5-8.5 s (seed 42: 0.895 vs 0.900)
 QUICK = {"size": 112, "epochs": 1, "bs": 32, "new_head": True, "per_class": (50, 20)}
 
 
@@ -80,9 +80,10 @@ def test_precompute_trains_the_frozen_epoch_faster_to_the_same_place(
     tuned: tuple[VisionLearner, FitTimer],
 ) -> None:
     _, timer = tuned
-    learn, pre_timer = fine_tuned(**QUICK, precompute=True)
-    frozen_s, pre_frozen_s = timer.fits[0][0], pre_timer.fits[0][0]
+    # the frozen epoch only (fine_tune(0)): the unfrozen one runs the whole model either way
+    learn, pre_timer = fine_tuned(**{**QUICK, "epochs": 0}, precompute=True)
+    (frozen_s, frozen), (pre_frozen_s, pre_frozen) = timer.fits[0], pre_timer.fits[0]
     assert pre_frozen_s * 3 <= frozen_s, (pre_frozen_s, frozen_s)
-    final, pre_final = timer.fits[-1][1], pre_timer.fits[-1][1]
-    assert abs(final - pre_final) <= 0.04, (final, pre_final)  # 8 of 200 images
+    assert abs(frozen - pre_frozen) <= 0.04, (frozen, pre_frozen)  # 8 of 200 images
+    learn.unfreeze()
     assert len(learn.model) == 2 and learn.feature_cache is not None  # full model is back

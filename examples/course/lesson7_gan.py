@@ -36,8 +36,10 @@ from torch import Tensor, nn
 
 from examples.course import lesson_main
 from examples.course.lesson7_superres import (
+    PER_CLASS_OPTION,
     TenClassClassifier,
     feature_loss,
+    fit_unet,
     measure,
     model_restorer,
     restoration_data,
@@ -72,7 +74,7 @@ def pretrained_generator(dls: Any, out: Path, quick: bool) -> tuple[Learner, flo
     if (out / "models" / f"{PRETRAINED}.pth").exists() and not quick:
         learn.load(PRETRAINED, with_opt=False)
     else:
-        learn.fit_one_cycle(1 if quick else 4, 1e-3 if quick else 3e-3)
+        fit_unet(learn, quick)
     return learn, time.perf_counter() - began
 
 
@@ -159,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the lesson; 1 when the GAN misses a floor."""
     return lesson_main(
         __doc__, argv, run, shortfalls, out="lesson7_out",
-        options=[("--per-class", {"type": int, "default": 100, "help": "training images a class"})],
+        options=[PER_CLASS_OPTION],
     )  # fmt: skip
 
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 _SCRIPT = """
@@ -45,6 +46,32 @@ def fresh_process_predictions(
     assert done.returncode == 0, done.stderr[-3000:]
     result: dict[str, Any] = json.loads(out_file.read_text())
     return result
+
+
+_PREDICT_SCRIPT = """
+import sys, numpy as np, torch
+from mentor.inference.predictor import Predictor
+predictor = Predictor.load(sys.argv[1])
+found = {}
+for i, item in enumerate(sys.argv[3:]):
+    first, out = predictor.predict(item)
+    found[f"first_{i}"], found[f"out_{i}"] = np.asarray(first), torch.as_tensor(out).numpy()
+np.savez(sys.argv[2], **found)
+"""
+
+
+def fresh_process_predict(
+    model: Path, items: list[Path], tmp_path: Path
+) -> list[tuple[np.ndarray, torch.Tensor]]:
+    """`Predictor.load(model).predict(item)` for each item in a new Python process, as a
+    server would load it: (image or mask or label, output) per item."""
+    saved = tmp_path / "fresh_predictions.npz"
+    args = [sys.executable, "-c", _PREDICT_SCRIPT, str(model), str(saved), *map(str, items)]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with np.load(saved) as found:
+        pairs = [(found[f"first_{i}"], found[f"out_{i}"]) for i in range(len(items))]
+    return [(first, torch.from_numpy(out)) for first, out in pairs]
 
 
 def max_diff(expected: torch.Tensor, got: list[Any]) -> float:

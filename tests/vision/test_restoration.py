@@ -5,9 +5,6 @@ and `predict` / export giving images at the raw input's size."""
 from __future__ import annotations
 
 import io
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +28,7 @@ from mentor.vision.image_metrics import PSNR
 from mentor.vision.learner import RestorationLearner, unet_learner
 from mentor.vision.models.critic import gan_critic
 from mentor.vision.resize import RandomResizedCrop
+from tests.inference.roundtrip import fresh_process_predict
 
 N_IMAGES, SIZE = 12, 64
 
@@ -58,21 +56,6 @@ def test_a_pair_of_other_shapes_is_refused_naming_the_sizes() -> None:
     small, big = _pair(0)
     with pytest.raises(ValueError, match=r"\(48, 48\), \(96, 64\)\].*one picture at two scales"):
         Resize(32)([small.resize((48, 48)), big], ("image", "image"), False)
-
-
-def predict_in_a_fresh_process(export: Path, item: Path) -> tuple[np.ndarray, torch.Tensor]:
-    """`Predictor.load(export).predict(item)` in a new Python process: (image, output)."""
-    script = (
-        "import json, sys\n"
-        "from mentor.inference.predictor import Predictor\n"
-        f"image, out = Predictor.load({str(export)!r}).predict({str(item)!r})\n"
-        "json.dump({'out': out.tolist(), 'image': image.tolist()}, sys.stdout)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
-    )
-    fresh = json.loads(done.stdout)
-    return np.array(fresh["image"], dtype=np.uint8), torch.tensor(fresh["out"])
 
 
 @pytest.fixture(scope="module")
@@ -140,8 +123,8 @@ def test_predict_and_the_exported_model_give_the_image_at_the_raw_size(
     assert pixels.shape == (3, SIZE, SIZE) and pixels.dtype == torch.uint8
     expected = ((out * 0.5 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
     assert torch.equal(pixels, expected)  # the output with the normalization undone
-    learn.export(tmp_path / "restore.mentor")
-    fresh_image, fresh_out = predict_in_a_fresh_process(tmp_path / "restore.mentor", item)
+    exported = learn.export(tmp_path / "restore.mentor")
+    [(fresh_image, fresh_out)] = fresh_process_predict(exported, [item], tmp_path)
     assert torch.allclose(fresh_out, out, atol=1e-5)
     assert np.array_equal(fresh_image, image)
     images, outs = Predictor.load(tmp_path / "restore.mentor").predict_batch([item, item])
@@ -168,7 +151,7 @@ def test_a_gan_of_pretrained_models_exports_its_generator(restoration, tmp_path:
     assert not torch.allclose(out, untrained, atol=1e-4)  # the GAN trained the generator
     file = gan.export()
     assert file == tmp_path / "export.mentor"
-    fresh_image, fresh_out = predict_in_a_fresh_process(file, item)
+    [(fresh_image, fresh_out)] = fresh_process_predict(file, [item], tmp_path)
     assert torch.allclose(fresh_out, out, atol=1e-5)
     assert np.array_equal(fresh_image, image)
     assert gan.show_results(max_n=2) is not None

@@ -5,8 +5,6 @@ masks and probabilities."""
 from __future__ import annotations
 
 import importlib.util
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +20,7 @@ from mentor.train.freeze import FixedBnStats
 from mentor.vision.data import SegmentationDataLoaders
 from mentor.vision.learner import unet_learner
 from mentor.vision.resize import Resize
+from tests.inference.roundtrip import fresh_process_predict
 
 
 def camvid(n: int = 24, codes: bool = True):  # noqa: ANN201 (BlockDataLoaders)
@@ -55,23 +54,11 @@ def test_unet_learner_trains_predicts_at_the_image_size_and_exports(tmp_path: Pa
     assert small.shape == (48, 64) and probs.shape == (32, 48, 64)
     assert torch.allclose(probs.sum(0), torch.ones(48, 64), atol=1e-5)
     exported = learn.export(tmp_path / "camvid.mentor")
-    script = (  # Predictor in a fresh process, as a server would load it
-        "import sys, numpy as np, torch\n"
-        "from mentor.inference import Predictor\n"
-        "p = Predictor.load(sys.argv[1])\n"
-        "out = [p.predict(f) for f in sys.argv[3:]]\n"
-        "np.savez(sys.argv[2], masks=np.stack([np.asarray(m) for m, _ in out]),\n"
-        "         probs=torch.stack([torch.as_tensor(q) for _, q in out]).numpy())\n"
-    )
-    served = tmp_path / "served.npz"
-    command = [sys.executable, "-c", script, str(exported), str(served), *map(str, files)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    with np.load(served) as found:
-        for i, file in enumerate(files):
-            mask, _, probs = learn.predict(file)
-            assert np.array_equal(found["masks"][i], mask), file.name
-            assert torch.allclose(torch.from_numpy(found["probs"][i]), probs, atol=1e-6)
+    found = fresh_process_predict(exported, files, tmp_path)
+    for file, (served_mask, served_probs) in zip(files, found, strict=True):
+        mask, _, probs = learn.predict(file)
+        assert np.array_equal(served_mask, mask), file.name
+        assert torch.allclose(served_probs, probs, atol=1e-6)
 
 
 def test_a_pretrained_encoder_is_normalized_frozen_and_keeps_its_bn_stats() -> None:

@@ -18,11 +18,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m examples.digits --out demo_out
 
+# one pytest-xdist worker per core, a file per worker at a time (module fixtures train once)
+XDIST := -n auto --dist loadfile
+
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(XDIST)
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q $(XDIST) -m "not slow"
 
 # the README's figures with their full recipes (about 30 minutes; not run by CI)
 reproduce: $(STAMP)

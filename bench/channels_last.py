@@ -22,7 +22,7 @@ import torch
 from bench.common import machine
 from bench.overhead import Case, CaseResult, Tensors, measure_all
 from mentor.core.device import default_device
-from mentor.core.registry import create_model
+from mentor.vision.models import create_model
 
 CASES = (
     Case("efficientnet_lite0 128px", partial(create_model, "efficientnet_lite0", n_out=2),

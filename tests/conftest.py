@@ -17,20 +17,35 @@ matplotlib.use("Agg")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 os.environ.setdefault("MENTOR_DATA", os.path.join(_HERE, "..", "..", "shared", "data"))
 
+# `make test` runs one pytest-xdist worker per core: each worker, and every process a test
+# starts, gets one thread, so the workers don't fight over the cores
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """`--screenshot DIR`: the browser tests save a PNG of each page they drive there."""
-    parser.addoption("--screenshot", default=None, metavar="DIR",
-                     help="save screenshots of the pages the browser tests drive to DIR")
+    parser.addoption(
+        "--screenshot",
+        default=None,
+        metavar="DIR",
+        help="save screenshots of the pages the browser tests drive to DIR",
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The benchmarks' smoke runs train both sides, some in processes of their own: they are
-    end-to-end runs, so `make test-fast` (`-m "not slow"`) leaves them out; CI runs them."""
+    end-to-end runs, so `make test-fast` (`-m "not slow"`) leaves them out; CI runs them.
+    Files with end-to-end runs are run first."""
     long_runs = (Path(_HERE) / "bench", Path(_HERE) / "course")  # the lessons train too
     for item in items:
         if any(folder in Path(item.path).parents for folder in long_runs):
             item.add_marker(pytest.mark.slow)
+    # the files with end-to-end runs go first (each file's tests keep their order): with one
+    # xdist worker per core, the long files start early and the short ones fill in at the end
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
 
 
 @pytest.fixture(scope="session")

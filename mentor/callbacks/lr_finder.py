@@ -132,10 +132,12 @@ def lr_find(
     n_epoch = math.ceil(num_it / max(n_batches, 1))
     saved = _snapshot(learn)
     shown, learn.progress.show = learn.progress.show, False
+    # a short sweep: compiling for it would cost more than it saves
+    compiled, learn.compiled = learn.compiled, None
     try:
         learn.fit(n_epoch, cbs=[LRFinder(start_lr, end_lr, num_it, stop_div)])
     finally:
-        learn.progress.show = shown
+        learn.progress.show, learn.compiled = shown, compiled
         _restore(learn, saved)
     lrs, losses = np.array(learn.recorder.lrs), np.array(learn.recorder.smooth_losses)
     if 0 < len(lrs) < MIN_POINTS:

@@ -35,11 +35,7 @@ class MixedPrecision(Callback):
     def before_fit(self) -> None:
         """Switch the learner's autocast (and gradient scaler) on for this fit."""
         device_type = self.learn.dls.device.type
-        if self.dtype == torch.float16 and device_type != "cuda":
-            raise ValueError(
-                f"float16 training needs a CUDA device, this learner runs on {device_type!r}; "
-                "use learn.to_bf16() instead"
-            )
+        check_precision(self.learn.dls.device, self.dtype)
         self.learn.autocast = torch.autocast(device_type, dtype=self.dtype)
         if self.dtype == torch.float16:
             self.scaler = self.scaler or torch.amp.GradScaler("cuda")
@@ -60,6 +56,22 @@ class MixedPrecision(Callback):
             self.scaler.load_state_dict(state["scaler"])
 
 
+def check_precision(device: torch.device, dtype: torch.dtype) -> None:
+    """Refuse, with what to use instead, a precision that `device` cannot train in: float16
+    outside CUDA (no gradient scaler elsewhere), bfloat16 on a GPU without it (before Ampere)."""
+    if dtype == torch.float16 and device.type != "cuda":
+        raise ValueError(
+            f"float16 training needs a CUDA device, this learner runs on {device.type!r}; "
+            "use learn.to_bf16() instead"
+        )
+    if dtype == torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        name = torch.cuda.get_device_name(device)
+        raise ValueError(
+            f"bfloat16 training needs a GPU that supports it (Ampere or newer); {name!r} does "
+            "not: use learn.to_fp16() instead"
+        )
+
+
 def reset_precision(learn: Learner) -> None:
     """Full precision: no autocast, no loss scaling."""
     learn.autocast = contextlib.nullcontext()
@@ -68,11 +80,8 @@ def reset_precision(learn: Learner) -> None:
 
 def set_precision(learn: Learner, dtype: torch.dtype | None) -> Learner:
     """Replace the learner's precision setting: a `MixedPrecision(dtype)` or none (float32)."""
-    if dtype == torch.float16 and learn.dls.device.type != "cuda":
-        raise ValueError(
-            f"float16 training needs a CUDA device, this learner runs on "
-            f"{learn.dls.device.type!r}; use learn.to_bf16() instead"
-        )
+    if dtype is not None:
+        check_precision(learn.dls.device, dtype)
     learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, MixedPrecision)])
     reset_precision(learn)
     if dtype is not None:

@@ -12,10 +12,12 @@ import torch
 
 
 def default_device(use_cuda: bool | None = None) -> torch.device:
-    """The device mentor trains on: CUDA when available (or asked for), else the CPU.
+    """The device mentor trains on: CUDA when available (or asked for), then Apple's MPS,
+    else the CPU.
 
     Args:
-        use_cuda: None picks CUDA when present; True requires it; False forces the CPU.
+        use_cuda: None picks CUDA, then MPS, when present; True requires CUDA; False forces
+            the CPU.
     """
     if use_cuda is False:
         return torch.device("cpu")
@@ -24,7 +26,19 @@ def default_device(use_cuda: bool | None = None) -> torch.device:
         return torch.device("cuda", int(local_rank)) if local_rank else torch.device("cuda")
     if use_cuda:
         raise RuntimeError("use_cuda=True but torch sees no CUDA device; pass use_cuda=None")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
     return torch.device("cpu")
+
+
+def uncompiled(module: torch.nn.Module) -> torch.nn.Module:
+    """The module that `torch.compile` wrapped (whose weights have no `_orig_mod.` prefix),
+    or `module` itself when it is not compiled."""
+    if "torch._dynamo" not in sys.modules:  # nothing was compiled in this process
+        return module
+    from torch._dynamo.eval_frame import OptimizedModule
+
+    return module._orig_mod if isinstance(module, OptimizedModule) else module
 
 
 def keep_batch_memory() -> bool:

@@ -18,8 +18,9 @@ class Registry(Generic[F]):
         >>> models.create("tiny", n_out=3)
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, empty_hint: str = "") -> None:
         self.kind = kind
+        self.empty_hint = empty_hint  # what to do when nothing is registered yet
         self.factories: dict[str, F] = {}
         self.meta: dict[str, Any] = {}  # name -> what users of the factory need to know
 
@@ -37,7 +38,7 @@ class Registry(Generic[F]):
     def get(self, name: str) -> F:
         """The factory registered as `name`, with a helpful error when it is unknown."""
         if name not in self.factories:
-            known = ", ".join(sorted(self.factories)) or "none yet"
+            known = ", ".join(sorted(self.factories)) or f"none yet{self.empty_hint}"
             raise KeyError(f"unknown {self.kind} {name!r}; known {self.kind}s: {known}")
         return self.factories[name]
 
@@ -53,7 +54,10 @@ class Registry(Generic[F]):
         return name in self.factories
 
 
-MODELS: Registry[Callable[..., Any]] = Registry("model")
+MODELS: Registry[Callable[..., Any]] = Registry(
+    "model", empty_hint=" (import mentor.vision.models, or use mentor.create_model, to register "
+    "the built-in architectures)"
+)
 OPTIMIZERS: Registry[Callable[..., Any]] = Registry("optimizer")  # `Learner(opt_func="sgd")`
 LOSSES: Registry[Callable[..., Any]] = Registry("loss")
 

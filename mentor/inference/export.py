@@ -43,6 +43,7 @@ import torch
 from safetensors.torch import save as save_safetensors
 
 from mentor.core.decoding import decoding_for
+from mentor.core.device import uncompiled
 from mentor.core.spec import json_value, to_spec
 from mentor.inference.load import FORMAT, FORMAT_VERSION
 
@@ -70,7 +71,7 @@ def export_learner(learn: Any, path: str | Path) -> Path:
         "meta.json": _dumps(describe_meta(learn, pipeline["application"]), "meta.json"),
         "model.json": _dumps(describe_model(learn), "model.json"),
         "pipeline.json": _dumps(pipeline, "pipeline.json"),
-        "weights.safetensors": model_weights(learn.model),
+        "weights.safetensors": model_weights(uncompiled(learn.model)),
     }
     if _rank() != 0:
         return file
@@ -112,7 +113,7 @@ def describe_model(learn: Any) -> dict[str, Any]:
     spec = getattr(learn, "model_spec", None)
     if spec is not None:
         return json_value(dict(spec), "learn.model_spec")
-    cls = type(learn.model)
+    cls = type(uncompiled(learn.model))
     module, qualname = cls.__module__, cls.__qualname__
     if module == "__main__" or "<locals>" in qualname or module.split(".")[0] == "torch":
         raise ValueError(
@@ -120,7 +121,7 @@ def describe_model(learn: Any) -> dict[str, Any]:
             "its class in an importable module, or set learn.model_spec = {'factory': "
             "'mypkg.models:make_model', 'kwargs': {...}} before exporting"
         )
-    _check_rebuilds(learn.model, cls, f"{module}:{qualname}")
+    _check_rebuilds(uncompiled(learn.model), cls, f"{module}:{qualname}")
     return {"factory": f"{module}:{qualname}", "kwargs": {}}
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from mentor.core.device import is_main_process
+from mentor.core.device import is_main_process, uncompiled
 from mentor.core.seed import get_rng_state, set_rng_state
 from mentor.train.callback import Callback
 
@@ -104,7 +104,7 @@ def load_file(file: Path) -> dict[str, Any]:
 def save_learner(learn: Learner, name: str | Path, with_opt: bool = True) -> Path:
     """Save the model's weights (and the optimizer state) to `path/model_dir/name.pth`."""
     file = model_file(learn, name)
-    state: dict[str, Any] = {"model": learn.model.state_dict()}
+    state: dict[str, Any] = {"model": uncompiled(learn.model).state_dict()}
     if with_opt and learn.opt is not None:
         state["opt"] = learn.opt.state_dict()
     atomic_save(state, file)
@@ -116,7 +116,7 @@ def load_learner_state(
 ) -> None:
     """Load weights (and optimizer state, when saved) written by `save_learner`."""
     state = load_file(model_file(learn, name))
-    learn.model.load_state_dict(state["model"], strict=strict)
+    uncompiled(learn.model).load_state_dict(state["model"], strict=strict)
     if with_opt and "opt" in state:
         learn.opt.load_state_dict(state["opt"])
 
@@ -187,7 +187,7 @@ class CheckpointCallback(Callback):
         """Write everything the fit needs to continue from (epoch, batch)."""
         learn = self.learn
         state: dict[str, Any] = {
-            "model": learn.model.state_dict(),
+            "model": uncompiled(learn.model).state_dict(),
             "opt": learn.opt.state_dict(),
             "scaler": learn.scaler.state_dict(),
             "epoch": epoch,
@@ -216,7 +216,7 @@ class CheckpointCallback(Callback):
                 f"of {state['n_iter']} batches, this one has {learn.n_epoch} of {learn.n_iter}; "
                 "resume with the same fit call and data"
             )
-        learn.model.load_state_dict(state["model"])
+        uncompiled(learn.model).load_state_dict(state["model"])
         # callbacks before the optimizer: one that swaps optimizers (a GAN's GANTrainer)
         # puts the one this checkpoint's "opt" belongs to in learn.opt
         for cb in learn.cbs:

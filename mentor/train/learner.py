@@ -6,14 +6,14 @@ import contextlib
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, cast
 
 import numpy as np
 import torch
 from torch import nn
 
 from mentor.core import dist
-from mentor.core.device import keep_batch_memory, split_batch
+from mentor.core.device import keep_batch_memory, split_batch, uncompiled
 from mentor.core.registry import OPTIMIZERS
 from mentor.core.seed import set_rng_state
 from mentor.data.loaders import DataLoaders, DeviceLoader
@@ -93,7 +93,10 @@ class Learner:
         model_dir: str = "models",
     ) -> None:
         self.dls = dls if isinstance(dls, DataLoaders) else DataLoaders(*dls)
-        self.model = model.to(self.dls.device)
+        self.model = uncompiled(model).to(self.dls.device)
+        # what the training and validation passes call: `torch.compile(model)` after
+        # `learn.compile()` (or when given a compiled model), else the model itself
+        self.compiled: nn.Module | None = model if model is not self.model else None
         if self.dls.device.type == "cpu":
             keep_batch_memory()  # activations and logits reuse freed pages: 1.6x on an LM
         self.loss_func = loss_func or default_loss(self.dls)
@@ -268,7 +271,7 @@ class Learner:
         self.xb, self.yb = split_batch(batch)
         try:
             self._event("before_batch")
-            model = self.ddp if self.training and self.ddp is not None else self.model
+            model = self.ddp if self.training and self.ddp is not None else self._forward_module()
             with self.autocast:
                 self.pred = model(*self.xb)
                 self._event("after_pred")
@@ -287,6 +290,9 @@ class Learner:
             pass
         self._event("after_batch")
         self.train_iter += self.training
+
+    def _forward_module(self) -> nn.Module:
+        return self.model if self.compiled is None else self.compiled
 
     def _compute_loss(self, pred: Any, yb: tuple[Any, ...]) -> torch.Tensor:
         try:
@@ -472,6 +478,22 @@ class Learner:
         from mentor.callbacks.mixed_precision import set_precision
 
         return set_precision(self, None)
+
+    # ----- torch.compile -----
+    def compile(self, **kwargs: Any) -> Self:
+        """Train and validate through `torch.compile(self.model, **kwargs)` (e.g.
+        `mode="max-autotune"`); `self.model` stays the plain module, so saving, export,
+        freezing, `lr_find` and `predict` work as before and write the same files.
+
+        The first batches take longer (the compilation); see the README for what it gains.
+        """
+        self.compiled = cast(nn.Module, torch.compile(self.model, **kwargs))  # a module
+        return self
+
+    def uncompile(self) -> Self:
+        """Train and validate through the plain model again."""
+        self.compiled = None
+        return self
 
     # ----- many processes (see mentor.distributed) -----
     def distrib_ctx(self, sync_bn: bool = False, timeout: float | None = None) -> DistribContext:

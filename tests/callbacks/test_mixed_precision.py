@@ -114,3 +114,15 @@ def test_fp16_with_gradient_scaler_on_cuda() -> None:
     losses = [row["train_loss"] for row in learn.recorder.values]
     assert losses[-1] < 0.7 * losses[0]
     assert learn.recorder.values[-1]["accuracy"] > 0.8
+
+
+def test_precisions_a_device_cannot_train_in_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mentor.callbacks.mixed_precision import check_precision
+
+    with pytest.raises(ValueError, match=r"needs a CUDA device.*'mps'.*to_bf16"):
+        check_precision(torch.device("mps"), torch.float16)
+    check_precision(torch.device("cpu"), torch.bfloat16)  # bfloat16 autocast works on CPUs
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "Tesla T4")
+    with pytest.raises(ValueError, match=r"'Tesla T4' does not: use learn.to_fp16"):
+        check_precision(torch.device("cuda"), torch.bfloat16)

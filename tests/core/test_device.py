@@ -54,3 +54,21 @@ def test_a_cpu_learner_keeps_freed_memory_for_the_next_batch() -> None:
     assert plain > pages // 2, plain
     assert kept < pages // 20, kept
     assert opted_out > pages // 2, opted_out
+
+
+def test_default_device_picks_cuda_then_mps_then_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from mentor.core.device import default_device
+
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert default_device() == torch.device("mps")
+    assert default_device(use_cuda=False) == torch.device("cpu")
+    with pytest.raises(RuntimeError, match="use_cuda=True"):
+        default_device(use_cuda=True)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert default_device() == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert default_device() == torch.device("cuda")

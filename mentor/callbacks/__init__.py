@@ -1,5 +1,5 @@
 """Layer 5: optional callbacks (lr finder, mixed precision, channels last, gradients,
-trackers, loggers, hooks and activation statistics).
+trackers, loggers, TensorBoard, hooks and activation statistics, MixUp and CutMix).
 
 Public names load lazily (see `mentor.core.lazy`).
 """
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     )
     from mentor.callbacks.memory_format import ChannelsLast
     from mentor.callbacks.mixed_precision import MixedPrecision
+    from mentor.callbacks.mixup import CutMix, MixHandler, MixUp
+    from mentor.callbacks.tensorboard import TensorBoardCallback
     from mentor.callbacks.tracker import EarlyStoppingCallback, SaveModelCallback, TrackerCallback
 else:  # a type checker reads the imports above; Python loads each name on first use
     __getattr__, __dir__, __all__ = attach(
@@ -59,6 +61,8 @@ else:  # a type checker reads the imports above; Python loads each name on first
             ),
             "mentor.callbacks.memory_format": ("ChannelsLast",),
             "mentor.callbacks.mixed_precision": ("MixedPrecision",),
+            "mentor.callbacks.mixup": ("CutMix", "MixHandler", "MixUp"),
+            "mentor.callbacks.tensorboard": ("TensorBoardCallback",),
             "mentor.callbacks.tracker": (
                 "EarlyStoppingCallback",
                 "SaveModelCallback",
@@ -72,6 +76,8 @@ else:  # a type checker reads the imports above; Python loads each name on first
             "lr_finder",
             "memory_format",
             "mixed_precision",
+            "mixup",
+            "tensorboard",
             "tracker",
         ),
     )

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         open_mask,
         verify_images,
     )
+    from mentor.vision.erasing import RandomErasing
     from mentor.vision.image_metrics import PSNR, SSIM
     from mentor.vision.interpret import ClassificationInterpretation, grad_cam, show_heatmap
     from mentor.vision.learner import (
@@ -122,6 +123,7 @@ else:  # a type checker reads the imports above; Python loads each name on first
                 "create_head",
                 "known_classes_head",
             ),
+            "mentor.vision.erasing": ("RandomErasing",),
             "mentor.vision.lighting": (
                 "Brightness",
                 "Contrast",
@@ -144,6 +146,7 @@ else:  # a type checker reads the imports above; Python loads each name on first
             "augment",
             "data",
             "download",
+            "erasing",
             "feature_loss",
             "image",
             "interpret",

@@ -17,6 +17,8 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from mentor.callbacks import (
+        EMA,
+        SWA,
         ActivationStats,
         ChannelsLast,
         CSVLogger,
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
         GradientClip,
         MixedPrecision,
         MixUp,
+        ReduceLROnPlateau,
         SaveModelCallback,
         SuggestedLRs,
         TensorBoardCallback,
@@ -137,12 +140,15 @@ else:  # a type checker reads the imports above; Python loads each name on first
                 "CSVLogger",
                 "CutMix",
                 "EarlyStoppingCallback",
+                "EMA",
                 "GradientAccumulation",
                 "GradientClip",
                 "MixedPrecision",
                 "MixUp",
+                "ReduceLROnPlateau",
                 "SaveModelCallback",
                 "SuggestedLRs",
+                "SWA",
                 "TensorBoardCallback",
                 "hook_output",
                 "hook_outputs",

@@ -1,5 +1,6 @@
 """Layer 5: optional callbacks (lr finder, mixed precision, channels last, gradients,
-trackers, loggers, TensorBoard, hooks and activation statistics, MixUp and CutMix).
+trackers and ReduceLROnPlateau, weight averaging (EMA, SWA), loggers and TensorBoard, hooks
+and activation statistics, MixUp and CutMix).
 
 Public names load lazily (see `mentor.core.lazy`).
 """
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 from mentor.core.lazy import attach
 
 if TYPE_CHECKING:
+    from mentor.callbacks.averaging import EMA, SWA, update_bn
     from mentor.callbacks.csv_logger import CSVLogger
     from mentor.callbacks.gradients import GradientAccumulation, GradientClip
     from mentor.callbacks.hooks import (
@@ -32,11 +34,17 @@ if TYPE_CHECKING:
     from mentor.callbacks.mixed_precision import MixedPrecision
     from mentor.callbacks.mixup import CutMix, MixHandler, MixUp
     from mentor.callbacks.tensorboard import TensorBoardCallback
-    from mentor.callbacks.tracker import EarlyStoppingCallback, SaveModelCallback, TrackerCallback
+    from mentor.callbacks.tracker import (
+        EarlyStoppingCallback,
+        ReduceLROnPlateau,
+        SaveModelCallback,
+        TrackerCallback,
+    )
 else:  # a type checker reads the imports above; Python loads each name on first use
     __getattr__, __dir__, __all__ = attach(
         __name__,
         {
+            "mentor.callbacks.averaging": ("EMA", "SWA", "update_bn"),
             "mentor.callbacks.csv_logger": ("CSVLogger",),
             "mentor.callbacks.gradients": (
                 "GradientAccumulation",
@@ -65,11 +73,13 @@ else:  # a type checker reads the imports above; Python loads each name on first
             "mentor.callbacks.tensorboard": ("TensorBoardCallback",),
             "mentor.callbacks.tracker": (
                 "EarlyStoppingCallback",
+                "ReduceLROnPlateau",
                 "SaveModelCallback",
                 "TrackerCallback",
             ),
         },
         submodules=(
+            "averaging",
             "csv_logger",
             "gradients",
             "hooks",

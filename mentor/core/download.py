@@ -151,7 +151,8 @@ def download_url(
         timeout: seconds each request may wait for bytes (30). retries: tries after the first
             on a timeout, a dropped connection or a server error (3), `backoff` (1 s) times
             1, 2, 4... apart; each resumes where the last stopped.
-        progress: draw a bar on stderr (None: when stderr is a terminal).
+        progress: draw a bar on stderr, or under the cell in a notebook (None: when stderr is
+            a terminal, or in a notebook).
         max_bytes: refuse a larger file (None: no limit). fix: what the user can do instead,
             for the error messages (default: put the file at `dest`).
 

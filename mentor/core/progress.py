@@ -1,4 +1,5 @@
-"""A one-line progress bar for byte counts (downloads), on stderr, for terminals only."""
+"""A one-line progress bar for byte counts (downloads): on stderr on a terminal, as an HTML
+output updated in place in a Jupyter notebook."""
 
 from __future__ import annotations
 
@@ -7,16 +8,20 @@ import time
 from types import TracebackType
 from typing import TextIO
 
+from mentor.core.notebook import LiveOutput, NewOutput, NotebookOutput, bar_html, in_notebook
+
 
 class Progress:
     """`label [#####.....]  45%  12.3/27.0 MB  3.1 MB/s`, redrawn in place at most every
     `refresh_secs`; silent when `show` is False, or when it is None and `file` is not a
-    terminal (a log, CI, a pipe). A context manager: leaving it ends the line.
+    terminal (a log, CI, a pipe). A context manager: leaving it ends the line. In a Jupyter
+    notebook (and no `file` given) it is an HTML bar under the cell instead.
 
     Args:
         label: what is counted (a file name). total: the bytes expected (None: unknown).
         done: the bytes already there (a resumed download). show: None (default) shows it on
-            a terminal only. file: where to draw (default stderr). refresh_secs: 0.2.
+            a terminal or in a notebook only. file: where to draw (default stderr).
+            refresh_secs: 0.2.
 
     Example:
         >>> with Progress("mnist.tgz", total=3_214_948) as bar:
@@ -33,11 +38,14 @@ class Progress:
         refresh_secs: float = 0.2,
     ) -> None:
         self.label, self.total, self.done = label, total, done
+        self.notebook = file is None and in_notebook()
         self.file = file or sys.stderr
-        self.show = self.file.isatty() if show is None else show
+        self.show = (self.notebook or self.file.isatty()) if show is None else show
         self.refresh_secs = refresh_secs
         self.start_done, self.start_time = done, time.perf_counter()
         self.last_draw = 0.0
+        self.new_output: NewOutput = NotebookOutput  # the notebook's bar (tests set a fake)
+        self.output: LiveOutput | None = None
 
     def update(self, done: int) -> None:
         """Set the count to `done` bytes, redrawing when it is time."""
@@ -57,8 +65,19 @@ class Progress:
             megabytes += f"/{self.total / 1e6:.1f}"
         else:
             bar = ""
+        if self.notebook:
+            percent = f" {min(self.done / self.total, 1.0):.0%}" if self.total else ""
+            self._draw_html(f"{self.label}{percent} {megabytes} MB {rate / 1e6:.1f} MB/s")
+            return
         self.file.write(f"\r{self.label} {bar} {megabytes} MB {rate / 1e6:.1f} MB/s ")
         self.file.flush()
+
+    def _draw_html(self, text: str) -> None:
+        html = bar_html(self.done, self.total, text)
+        if self.output is None:
+            self.output = self.new_output(html, text)
+        else:
+            self.output.update(html, text)
 
     def __enter__(self) -> Progress:
         return self
@@ -71,8 +90,9 @@ class Progress:
     ) -> None:
         if self.show:
             self._draw(time.perf_counter())
-            self.file.write("\n")
-            self.file.flush()
+            if not self.notebook:
+                self.file.write("\n")
+                self.file.flush()
 
 
 __all__ = ["Progress"]

@@ -207,8 +207,7 @@ class BlockDataLoaders(DataLoaders):
             fname: also save the figure there (a PNG); without a display it is saved to
                 `show_batch.png` when no name is given.
         """
-        import matplotlib
-        import matplotlib.pyplot as plt
+        from mentor.core.figures import interactive_backend, subplots
 
         batch = self._unique_batch(max_n) if unique else self.one_batch()
         items = self.decode_batch(batch)[:max_n]
@@ -218,7 +217,7 @@ class BlockDataLoaders(DataLoaders):
         else:
             ncols = ncols or math.ceil(math.sqrt(len(items)))
             nrows = nrows or math.ceil(len(items) / ncols)
-        fig, axes = plt.subplots(nrows, ncols, figsize=figsize or (3 * ncols, 3 * nrows))
+        fig, axes = subplots(nrows, ncols, figsize=figsize or (3 * ncols, 3 * nrows))
         axes_list = list(getattr(axes, "flat", [axes]))
         for i, item in enumerate(items):
             if len(panels) > 1:
@@ -229,8 +228,7 @@ class BlockDataLoaders(DataLoaders):
         for ax in axes_list:
             ax.axis("off")
         fig.tight_layout()
-        interactive = matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo")
-        if (fname is not None or not interactive) and is_main_process():
+        if (fname is not None or not interactive_backend()) and is_main_process():
             fig.savefig(fname or "show_batch.png", dpi=80)
         return fig
 
@@ -249,7 +247,7 @@ class BlockDataLoaders(DataLoaders):
             batch: a batch as the validation loader gives it. preds: decoded outputs.
             max_n: how many items (9). figsize: the figure size. fname: also save it there.
         """
-        import matplotlib.pyplot as plt
+        from mentor.core.figures import subplots
 
         items = self.decode_batch(batch, train=False)[:max_n]
         n_inp, target = self.block.n_inp, self.target_block
@@ -258,7 +256,7 @@ class BlockDataLoaders(DataLoaders):
         spatial = target is not None and target.needs_geometry
         ncols = 2 if spatial else min(3, len(items))
         nrows = len(items) if spatial else math.ceil(len(items) / ncols)
-        fig, axes = plt.subplots(nrows, ncols, figsize=figsize or (3 * ncols, 3 * nrows))
+        fig, axes = subplots(nrows, ncols, figsize=figsize or (3 * ncols, 3 * nrows))
         axes_list = list(getattr(axes, "flat", [axes]))
         for i, item in enumerate(items):
             inputs, targets = item[:n_inp], item[n_inp:]
@@ -308,14 +306,14 @@ class BlockDataLoaders(DataLoaders):
     ) -> Figure:
         """Input, target and prediction side by side, one row per item; the predictions are
         decoded like the targets (the batch transforms undone)."""
-        import matplotlib.pyplot as plt
+        from mentor.core.figures import subplots
 
         n_inp, target = self.block.n_inp, self.target_block
         n = len(items)
         predicted = torch.stack([torch.as_tensor(p) for p in preds[:n]])
         shown = [part[:n] for part in batch[:n_inp]]
         decoded = self.decode_batch([*shown, predicted.to(shown[0].device)], train=False)
-        fig, axes = plt.subplots(n, 3, figsize=figsize or (9, 3 * n), squeeze=False)
+        fig, axes = subplots(n, 3, figsize=figsize or (9, 3 * n), squeeze=False)
         for row, (item, out) in enumerate(zip(items, decoded)):
             values = [item[0], item[n_inp], out[n_inp]]
             for ax, value, name in zip(axes[row], values, ("input", "target", "prediction")):

@@ -176,12 +176,12 @@ class ClassificationInterpretation:
             title, cmap: of the plot. figsize: default grows with the number of classes.
             fname: also save the figure there (a PNG).
         """
-        import matplotlib.pyplot as plt
+        from mentor.core.figures import subplots
 
         counts = self.confusion_matrix()
         matrix = _safe_div(counts, counts.sum(axis=1, keepdims=True)) if normalize else counts
         side = max(4.0, 0.6 * self.n_classes + 2)
-        fig, ax = plt.subplots(figsize=figsize or (side, side))
+        fig, ax = subplots(figsize=figsize or (side, side))
         ax.imshow(matrix, interpolation="nearest", cmap=cmap)
         names = [str(name) for name in self.vocab]
         ticks = np.arange(self.n_classes)
@@ -214,7 +214,7 @@ class ClassificationInterpretation:
                 there (a PNG). figsize: default 3 inches per item. largest: False shows the
                 lowest losses instead.
         """
-        import matplotlib.pyplot as plt
+        from mentor.core.figures import subplots
 
         if self.inputs is None:
             raise ValueError("plot_top_losses needs the inputs; build it with from_learner")
@@ -222,7 +222,7 @@ class ClassificationInterpretation:
         losses, indices = self.top_losses(k, largest=largest)
         ncols = math.ceil(math.sqrt(len(indices)))
         nrows = math.ceil(len(indices) / ncols)
-        fig, axes = plt.subplots(nrows, ncols, figsize=figsize or (3 * ncols, 3 * nrows))
+        fig, axes = subplots(nrows, ncols, figsize=figsize or (3 * ncols, 3 * nrows))
         axes_list = list(getattr(axes, "flat", [axes]))
         for ax, loss, index in zip(axes_list, losses.tolist(), indices.tolist()):
             predicted, actual = int(self.decoded[index]), int(self.targets[index])

@@ -252,10 +252,10 @@ class Recorder(Callback):
     # ----- plots -----
     def plot_loss(self, skip_start: int = 5, with_valid: bool = True) -> Figure:
         """Train loss per batch (smoothed) and valid loss per epoch."""
-        import matplotlib.pyplot as plt
+        from mentor.core.figures import subplots
 
         self.flush()
-        fig, ax = plt.subplots()
+        fig, ax = subplots()
         steps = range(skip_start, len(self.losses))
         ax.plot(steps, self.smooth_losses[skip_start:], label="train")
         valid = [(it, row["valid_loss"]) for it, row in zip(self.iters, self.values)]
@@ -268,9 +268,9 @@ class Recorder(Callback):
 
     def plot_sched(self) -> Figure:
         """Learning rate and momentum per batch."""
-        import matplotlib.pyplot as plt
+        from mentor.core.figures import subplots
 
-        fig, (ax_lr, ax_mom) = plt.subplots(1, 2, figsize=(10, 4))
+        fig, (ax_lr, ax_mom) = subplots(1, 2, figsize=(10, 4))
         ax_lr.plot(self.lrs)
         ax_lr.set(xlabel="batch", ylabel="learning rate")
         ax_mom.plot(self.moms)
@@ -279,10 +279,10 @@ class Recorder(Callback):
 
     def plot_metrics(self) -> Figure:
         """Losses and each metric per epoch."""
-        import matplotlib.pyplot as plt
+        from mentor.core.figures import subplots
 
         names = [n for n in self.metric_names if n not in ("epoch", "time", "train_loss")]
-        fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.5), squeeze=False)
+        fig, axes = subplots(1, len(names), figsize=(4 * len(names), 3.5), squeeze=False)
         epochs = [row["epoch"] for row in self.values]
         for ax, name in zip(axes[0], names):
             if name == "valid_loss":
@@ -298,14 +298,14 @@ class Recorder(Callback):
     ) -> Figure:
         """Smoothed loss against learning rate (log scale) of the latest `lr_find`, with its
         suggestions (or `suggestions`) marked."""
-        import matplotlib.pyplot as plt
+        from mentor.core.figures import subplots
 
         if self.sweep is None:
             raise ValueError("no learning-rate sweep recorded yet; run learn.lr_find() first")
         end = max(len(self.sweep.lrs) - skip_end, 1)
         lrs, losses = self.sweep.lrs[:end], self.sweep.losses[:end]
         marks = self.sweep.suggestions if suggestions is None else suggestions
-        fig, ax = plt.subplots()
+        fig, ax = subplots()
         ax.plot(lrs, losses)
         ax.set(xscale="log", xlabel="learning rate", ylabel="loss (smoothed)")
         for i, (name, lr) in enumerate(marks.items()):

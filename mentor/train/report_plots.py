@@ -63,10 +63,10 @@ def _mark_fits(ax: Axes, starts: list[int]) -> None:
 
 def plot_fit_losses(fits: Sequence[FitRecord]) -> Figure:
     """Smoothed train loss per batch and valid loss per epoch, over all fits."""
-    import matplotlib.pyplot as plt
+    from mentor.core.figures import subplots
 
     starts = _fit_starts(fits)
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = subplots(figsize=(8, 4))
     train_x: list[int] = []
     train_y: list[float] = []
     valid: list[tuple[int, float]] = []
@@ -87,14 +87,14 @@ def plot_fit_losses(fits: Sequence[FitRecord]) -> Figure:
 
 def plot_fit_metrics(fits: Sequence[FitRecord]) -> Figure | None:
     """Each metric per epoch over all fits (None when no metric was recorded)."""
-    import matplotlib.pyplot as plt
+    from mentor.core.figures import subplots
 
     skip = ("epoch", "time", "train_loss", "valid_loss")
     names = list(dict.fromkeys(n for fit in fits for n in fit.names if n not in skip))
     rows = [row for fit in fits for row in fit.values]
     if not names or not rows:
         return None
-    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.5), squeeze=False)
+    fig, axes = subplots(1, len(names), figsize=(4 * len(names), 3.5), squeeze=False)
     epochs = range(1, len(rows) + 1)
     for ax, name in zip(axes[0], names):
         ax.plot(epochs, [row.get(name, math.nan) for row in rows], marker="o")
@@ -105,10 +105,10 @@ def plot_fit_metrics(fits: Sequence[FitRecord]) -> Figure | None:
 
 def plot_fit_schedules(fits: Sequence[FitRecord]) -> Figure:
     """Learning rate (of the last parameter group) and momentum per batch, over all fits."""
-    import matplotlib.pyplot as plt
+    from mentor.core.figures import subplots
 
     starts = _fit_starts(fits)
-    fig, (ax_lr, ax_mom) = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig, (ax_lr, ax_mom) = subplots(1, 2, figsize=(10, 3.5))
     for start, fit in zip(starts, fits):
         steps = range(start, start + len(fit.lrs))
         ax_lr.plot(steps, fit.lrs, color="C0")
@@ -137,9 +137,9 @@ def epoch_table(fits: Sequence[FitRecord]) -> pd.DataFrame:
 
 def plot_regression(preds: Any, targets: Any) -> Figure:
     """Predicted against actual values, with the line where they are equal."""
-    import matplotlib.pyplot as plt
+    from mentor.core.figures import subplots
 
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig, ax = subplots(figsize=(4.5, 4.5))
     ax.scatter(targets, preds, s=6, alpha=0.4)
     low = float(min(targets.min(), preds.min()))
     high = float(max(targets.max(), preds.max()))

@@ -218,10 +218,10 @@ def save_image_grid(images: Tensor, fname: str | Path, ncols: int | None = None)
 
 def show_image_grid(images: Tensor, fname: str | Path | None = None) -> Figure:
     """A matplotlib figure of `image_grid(images)` (also saved to the PNG `fname`)."""
-    import matplotlib.pyplot as plt
+    from mentor.core.figures import subplots
 
     grid = image_grid(images)
-    fig, ax = plt.subplots(figsize=(6, 6))
+    fig, ax = subplots(figsize=(6, 6))
     ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=255)
     ax.axis("off")
     fig.tight_layout()

@@ -219,7 +219,7 @@ class SegmentationInterpretation:
                 (1 hides the classes that never occur); default 0 shows all.
             cmap: of the plot. figsize: default grows with the number of classes shown.
         """
-        import matplotlib.pyplot as plt
+        from mentor.core.figures import subplots
 
         counts = self.confusion.numpy()
         sizes = counts.sum(0) + counts.sum(1)
@@ -227,7 +227,7 @@ class SegmentationInterpretation:
         counts = counts[np.ix_(shown, shown)]
         matrix = _safe_div(counts, counts.sum(axis=1, keepdims=True)) if normalize else counts
         side = max(4.0, 0.35 * len(shown) + 2)
-        fig, ax = plt.subplots(figsize=figsize or (side, side))
+        fig, ax = subplots(figsize=figsize or (side, side))
         ax.imshow(matrix, interpolation="nearest", cmap=cmap)
         names = [str(self.codes[i]) for i in shown]
         ax.set_xticks(np.arange(len(shown)), names, rotation=90, fontsize=8)
@@ -259,13 +259,13 @@ class SegmentationInterpretation:
             figsize: default 3 inches per panel plus room for the legend.
             largest: False shows the lowest losses instead.
         """
-        import matplotlib.pyplot as plt
+        from mentor.core.figures import subplots
 
         if self.images is None:
             raise ValueError("plot_top_losses needs the images; build it with from_learner")
         losses, indices = self.top_losses(k, largest=largest)
         nrows = max(len(indices), 1)
-        fig, axes = plt.subplots(nrows, 3, figsize=figsize or (10.5, 2.6 * nrows), squeeze=False)
+        fig, axes = subplots(nrows, 3, figsize=figsize or (10.5, 2.6 * nrows), squeeze=False)
         for row, loss, index in zip(axes, losses.tolist(), indices.tolist()):
             self._plot_row(row, index, loss)
         for ax in axes.flat:

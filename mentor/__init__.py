@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         EarlyStoppingCallback,
         GradientAccumulation,
         GradientClip,
+        LSUVCallback,
         MixedPrecision,
         MixUp,
         ReduceLROnPlateau,
@@ -35,7 +36,14 @@ if TYPE_CHECKING:
         hook_output,
         hook_outputs,
     )
-    from mentor.core import default_device, set_seed
+    from mentor.core import (
+        GeneralRelu,
+        RunningBatchNorm,
+        default_device,
+        kaiming_init_,
+        lsuv_init,
+        set_seed,
+    )
     from mentor.data import (
         CategoryBlock,
         ColReader,
@@ -143,6 +151,7 @@ else:  # a type checker reads the imports above; Python loads each name on first
                 "EMA",
                 "GradientAccumulation",
                 "GradientClip",
+                "LSUVCallback",
                 "MixedPrecision",
                 "MixUp",
                 "ReduceLROnPlateau",
@@ -153,7 +162,14 @@ else:  # a type checker reads the imports above; Python loads each name on first
                 "hook_output",
                 "hook_outputs",
             ),
-            "mentor.core": ("default_device", "set_seed"),
+            "mentor.core": (
+                "GeneralRelu",
+                "RunningBatchNorm",
+                "default_device",
+                "kaiming_init_",
+                "lsuv_init",
+                "set_seed",
+            ),
             # from the package that registers the built-in architectures, so they are listed
             "mentor.vision.models": ("create_model", "list_models", "register_model"),
             "mentor.data": (

@@ -1,6 +1,6 @@
 """Layer 5: optional callbacks (lr finder, mixed precision, channels last, gradients,
 trackers and ReduceLROnPlateau, weight averaging (EMA, SWA), loggers and TensorBoard, hooks
-and activation statistics, MixUp and CutMix).
+and activation statistics, LSUV, MixUp and CutMix).
 
 Public names load lazily (see `mentor.core.lazy`).
 """
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         steep,
         valley,
     )
+    from mentor.callbacks.lsuv import LSUVCallback
     from mentor.callbacks.memory_format import ChannelsLast
     from mentor.callbacks.mixed_precision import MixedPrecision
     from mentor.callbacks.mixup import CutMix, MixHandler, MixUp
@@ -67,6 +68,7 @@ else:  # a type checker reads the imports above; Python loads each name on first
                 "steep",
                 "valley",
             ),
+            "mentor.callbacks.lsuv": ("LSUVCallback",),
             "mentor.callbacks.memory_format": ("ChannelsLast",),
             "mentor.callbacks.mixed_precision": ("MixedPrecision",),
             "mentor.callbacks.mixup": ("CutMix", "MixHandler", "MixUp"),
@@ -84,6 +86,7 @@ else:  # a type checker reads the imports above; Python loads each name on first
             "gradients",
             "hooks",
             "lr_finder",
+            "lsuv",
             "memory_format",
             "mixed_precision",
             "mixup",

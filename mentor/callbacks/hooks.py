@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from mentor.core.device import is_main_process
+from mentor.callbacks.activation_plots import (
+    color_dim_image,
+    histogram,
+    low_bin_share,
+    plot_color_dim,
+    plot_layer_stats,
+)
 from mentor.train.callback import Callback
 
 if TYPE_CHECKING:
@@ -205,33 +211,53 @@ class LayerStats:
 
 
 class ActivationStats(Callback):
-    """Records, for each training batch, the mean, std and near-zero share of layer outputs.
+    """Records, for each training batch, the mean, std and near-zero share of layer outputs,
+    and a histogram of them: the course's "colourful dimension".
 
     Healthy training keeps the means near 0 and the stds near 1; a rising near-zero share
-    means units that stopped firing. The statistics stay on the device while training (no
-    sync per batch) and are stacked when `stats` is read; they restart with each `fit`.
+    means units that stopped firing. The histograms, stacked over batches, show how each
+    layer's activations spread out or collapse as training goes (`plot_color_dim`). Everything
+    stays on the device while training (no sync per batch) and is stacked when read; the
+    record restarts with each `fit`.
 
     Args:
         modules: the modules to watch (default: every convolution and linear layer of
             `learn.model`).
         eps: an output counts as near zero when |a| <= eps (1e-2); eps=0 counts exact
             zeros, e.g. dead units when the watched modules are ReLUs.
+        with_hist: also record histograms (True). n_bins: their bins (40).
+        hist_range: the values they span, (-7, 7) for the outputs of convolutions and linear
+            layers; for ReLU outputs fastai's (0, 10) makes the lowest bins the dead units.
 
     Example:
         >>> stats = ActivationStats()
         >>> learn.fit(1, cbs=[stats])
         >>> stats.stats.mean.shape  # [n_batches, n_layers]
+        >>> stats.plot_color_dim("color_dim.png")
     """
 
     order = -20  # record the forward pass before other callbacks change the batch
     run_valid = False
 
-    def __init__(self, modules: Sequence[nn.Module] | None = None, eps: float = 1e-2) -> None:
+    def __init__(
+        self,
+        modules: Sequence[nn.Module] | None = None,
+        eps: float = 1e-2,
+        with_hist: bool = True,
+        n_bins: int = 40,
+        hist_range: tuple[float, float] = (-7.0, 7.0),
+    ) -> None:
         super().__init__()
         if eps < 0:
             raise ValueError(f"eps must be >= 0, got eps={eps}")
+        if n_bins < 1 or not hist_range[0] < hist_range[1]:
+            raise ValueError(
+                f"n_bins={n_bins}, hist_range={hist_range}: need at least one bin and "
+                "hist_range=(low, high) with low < high, e.g. (0, 10) for ReLU outputs"
+            )
         self.modules = list(modules) if modules is not None else None
-        self.eps = eps
+        self.eps, self.with_hist = eps, with_hist
+        self.n_bins, self.hist_range = n_bins, (float(hist_range[0]), float(hist_range[1]))
         self.names: list[str] = []
         self.hooks: Hooks | None = None
         self.recording = False
@@ -242,7 +268,10 @@ class ActivationStats(Callback):
             return None
         values = output.detach().float()
         near_zero = (values.abs() <= self.eps).float().mean()
-        return torch.stack([values.mean(), values.std(), near_zero])
+        stats = torch.stack([values.mean(), values.std(), near_zero])
+        if not self.with_hist:
+            return stats
+        return torch.cat([stats, histogram(values, self.n_bins, *self.hist_range)])
 
     def _watched(self) -> list[nn.Module]:
         if self.modules is not None:
@@ -292,14 +321,43 @@ class ActivationStats(Callback):
             self.hooks.remove()
             self.hooks = None
 
+    def _stacked(self) -> Tensor:
+        """Every batch's record, `[n_batches, n_layers, 3 (+ n_bins)]`, on the CPU."""
+        if not self._batches:
+            return torch.zeros(0, len(self.names), 3 + self.n_bins * self.with_hist)
+        return torch.stack(self._batches).float().cpu()
+
     @property
     def stats(self) -> LayerStats:
         """The statistics so far: mean, std, near-zero share, each `[n_batches, n_layers]`."""
-        if not self._batches:
-            empty = torch.zeros(0, len(self.names))
-            return LayerStats(empty, empty.clone(), empty.clone())
-        stacked = torch.stack(self._batches).float().cpu()  # [n_batches, n_layers, 3]
+        stacked = self._stacked()
         return LayerStats(stacked[..., 0], stacked[..., 1], stacked[..., 2])
+
+    @property
+    def hist(self) -> Tensor:
+        """The histograms so far, `[n_batches, n_layers, n_bins]` counts of the values in
+        `hist_range` (values outside are not counted)."""
+        if not self.with_hist:
+            raise ValueError("this ActivationStats records no histograms; use with_hist=True")
+        return self._stacked()[..., 3:]
+
+    def color_dim(self, layer: int | str) -> Tensor:
+        """One layer's colourful-dimension image, `[n_bins, n_batches]` of log(1 + count),
+        the lowest values in row 0; `layer` is its index or its name in `names`."""
+        if isinstance(layer, str) and layer not in self.names:
+            raise ValueError(f"no watched layer {layer!r}; the layers are {self.names}")
+        index = self.names.index(layer) if isinstance(layer, str) else layer
+        return color_dim_image(self.hist[:, index])
+
+    def low_share(self, n_low: int = 2) -> Tensor:
+        """The share of each layer's counted activations in the lowest `n_low` bins, per
+        batch: `[n_batches, n_layers]` (with hist_range=(0, 10) on ReLU outputs, the share
+        of dead units, as in the course)."""
+        return low_bin_share(self.hist, n_low)
+
+    def _recorded(self) -> None:
+        if not self._batches:
+            raise ValueError("ActivationStats has recorded nothing yet; fit with it first")
 
     def plot_layer_stats(
         self, fname: str | Path | None = None, figsize: tuple[float, float] | None = None
@@ -309,25 +367,27 @@ class ActivationStats(Callback):
         Args:
             fname: also save the figure there (a PNG). figsize: default (15, 4).
         """
-        import matplotlib.pyplot as plt
-
+        self._recorded()
         stats = self.stats
-        if stats.mean.shape[0] == 0:
-            raise ValueError("ActivationStats has recorded nothing yet; fit with it first")
-        fig, axes = plt.subplots(1, 3, figsize=figsize or (15, 4))
         panels = (
             ("mean", stats.mean),
             ("std", stats.std),
             (f"|a| <= {self.eps:g}", stats.near_zero),
         )
-        for ax, (title, values) in zip(axes, panels):
-            for layer, name in enumerate(self.names):
-                ax.plot(values[:, layer].numpy(), label=name)
-            ax.set_title(title)
-            ax.set_xlabel("batch")
-        if len(self.names) <= 12:
-            axes[0].legend(fontsize=7)
-        fig.tight_layout()
-        if fname is not None and is_main_process():
-            fig.savefig(fname, dpi=80)
-        return fig
+        return plot_layer_stats(self.names, panels, fname, figsize)
+
+    def plot_color_dim(
+        self,
+        fname: str | Path | None = None,
+        n_low: int = 2,
+        figsize: tuple[float, float] | None = None,
+    ) -> Figure:
+        """Plot the colourful dimension: per layer, its histograms over the batches as an
+        image (log scale), and under it the share in the lowest `n_low` bins.
+
+        Args:
+            fname: also save the figure there (a PNG). n_low: the low bins (2).
+            figsize: default (2.5 per layer, 5).
+        """
+        self._recorded()
+        return plot_color_dim(self.names, self.hist, self.hist_range, n_low, fname, figsize)

@@ -13,6 +13,8 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.instancenorm import _InstanceNorm
 
+from mentor.core.norm import RunningBatchNorm
+
 Splitter = Callable[[nn.Module], Sequence[Sequence[nn.Parameter]]]
 
 NORM_TYPES: tuple[type[nn.Module], ...] = (
@@ -21,9 +23,10 @@ NORM_TYPES: tuple[type[nn.Module], ...] = (
     nn.GroupNorm,
     nn.LayerNorm,
     nn.RMSNorm,
+    RunningBatchNorm,
 )
 # normalization layers that keep running statistics (updated in train mode)
-RUNNING_STATS_TYPES: tuple[type[nn.Module], ...] = (_BatchNorm, _InstanceNorm)
+RUNNING_STATS_TYPES: tuple[type[nn.Module], ...] = (_BatchNorm, _InstanceNorm, RunningBatchNorm)
 
 
 def norm_and_bias_params(model: nn.Module) -> set[int]:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from mentor.callbacks import ActivationStats, Hook, Hooks, hook_output, hook_outputs
+from mentor.callbacks.activation_plots import histogram, histogram_by_sorting
 from mentor.core.seed import set_seed
 from mentor.data.loaders import TensorLoader
 from mentor.train import Learner
@@ -126,3 +127,73 @@ def test_activation_stats_without_watchable_layers_asks_for_modules() -> None:
         learn.fit(1, cbs=[ActivationStats()])
     with pytest.raises(ValueError, match="eps=-1"):
         ActivationStats(eps=-1)
+
+
+def test_activation_stats_histograms_count_each_batch_in_range() -> None:
+    set_seed(3)
+    x, y = torch.randn(96, 5) * 3, torch.randint(0, 2, (96,))
+    learn = ordered_learner(x, y)
+    for p in learn.model[0].parameters():
+        p.requires_grad_(False)  # frozen, so the first layer's outputs stay known
+    stats_cb = ActivationStats(n_bins=10, hist_range=(-2.0, 3.0))
+    learn.fit(1, lr=1e-2, cbs=[stats_cb])
+    hist = stats_cb.hist
+    assert hist.shape == (4, 2, 10)  # [n_batches, n_layers, n_bins]
+    with torch.no_grad():
+        for batch in range(4):
+            out = learn.model[0](x[batch * 16 : (batch + 1) * 16])
+            in_range = ((out >= -2) & (out <= 3)).sum().item()
+            assert 0 < in_range < out.numel()  # some values fall outside: not counted
+            assert hist[batch, 0].sum().item() == in_range
+            first_bin = ((out >= -2) & (out < -1.5)).sum().item()
+            assert hist[batch, 0, 0].item() == first_bin
+    assert hist[:, 1].sum(-1).max().item() <= 16 * 2  # the second layer: 2 outputs per item
+    image = stats_cb.color_dim("2")
+    assert image.shape == (10, 4)  # [n_bins, n_batches]
+    torch.testing.assert_close(image, hist[:, 1].t().log1p())
+    torch.testing.assert_close(stats_cb.color_dim(0), stats_cb.color_dim("0"))
+    low = stats_cb.low_share(n_low=3)
+    assert low.shape == (4, 2)
+    torch.testing.assert_close(low[:, 0], hist[:, 0, :3].sum(-1) / hist[:, 0].sum(-1))
+
+
+def test_activation_stats_low_bins_show_dead_relus(tmp_path: Path) -> None:
+    set_seed(4)
+    learn = ordered_learner(torch.randn(96, 5), torch.randint(0, 2, (96,)))
+    with torch.no_grad():
+        learn.model[0].bias.fill_(-100.0)  # every unit of the ReLU is dead
+    stats_cb = ActivationStats(modules=[learn.model[1]], hist_range=(0.0, 10.0))
+    learn.fit(1, lr=1e-3, cbs=[stats_cb])
+    assert torch.equal(stats_cb.low_share(), torch.ones(4, 1))
+    fname = tmp_path / "color_dim.png"
+    fig = stats_cb.plot_color_dim(fname=fname)
+    assert fname.stat().st_size > 0 and len(fig.axes) == 2  # the image and the low share
+    with pytest.raises(ValueError, match="no watched layer 'head'"):
+        stats_cb.color_dim("head")
+    with pytest.raises(ValueError, match="n_low=41"):
+        stats_cb.low_share(n_low=41)
+
+
+def test_activation_stats_without_histograms_and_bad_ranges() -> None:
+    set_seed(5)
+    learn = ordered_learner(torch.randn(96, 5), torch.randint(0, 2, (96,)))
+    stats_cb = ActivationStats(with_hist=False)
+    with pytest.raises(ValueError, match="recorded nothing"):
+        stats_cb.plot_color_dim()
+    learn.fit(1, lr=1e-2, cbs=[stats_cb])
+    assert stats_cb.stats.mean.shape == (4, 2)
+    with pytest.raises(ValueError, match="with_hist=True"):
+        _ = stats_cb.hist
+    with pytest.raises(ValueError, match=r"hist_range=\(3.0, 1.0\)"):
+        ActivationStats(hist_range=(3.0, 1.0))
+    with pytest.raises(ValueError, match="n_bins=0"):
+        ActivationStats(n_bins=0)
+
+
+def test_histogram_by_sorting_counts_as_histc() -> None:
+    set_seed(6)
+    values = torch.cat([torch.randn(5000) * 4, torch.tensor([-7.0, 7.0, 7.5, -9.0])])
+    expected = torch.histc(values, 40, -7, 7)
+    torch.testing.assert_close(histogram_by_sorting(values, 40, -7, 7), expected)
+    torch.testing.assert_close(histogram(values, 40, -7, 7), expected)
+    assert expected.sum().item() == ((values >= -7) & (values <= 7)).sum().item()

@@ -55,8 +55,9 @@ class Registry(Generic[F]):
 
 
 MODELS: Registry[Callable[..., Any]] = Registry(
-    "model", empty_hint=" (import mentor.vision.models, or use mentor.create_model, to register "
-    "the built-in architectures)"
+    "model",
+    empty_hint=" (import mentor.vision.models, or use mentor.create_model, to register "
+    "the built-in architectures)",
 )
 OPTIMIZERS: Registry[Callable[..., Any]] = Registry("optimizer")  # `Learner(opt_func="sgd")`
 LOSSES: Registry[Callable[..., Any]] = Registry("loss")

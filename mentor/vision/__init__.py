@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from mentor.vision.crappifier import crappify, crappify_folder
     from mentor.vision.data import ImageDataLoaders, SegmentationDataLoaders, image_stats
     from mentor.vision.download import ImageDownloads, download_images
+    from mentor.vision.erasing import RandomErasing
     from mentor.vision.feature_loss import FeatureLoss, LossMetrics
     from mentor.vision.gan import (
         GANLoss,
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
         open_mask,
         verify_images,
     )
-    from mentor.vision.erasing import RandomErasing
     from mentor.vision.image_metrics import PSNR, SSIM
     from mentor.vision.interpret import ClassificationInterpretation, grad_cam, show_heatmap
     from mentor.vision.learner import (

@@ -14,9 +14,7 @@ from examples.course import lesson7_wgan as lesson7
 
 
 @pytest.mark.slow
-def test_lesson7_gan_moves_its_samples_towards_the_digits(
-    shared_data: Any, tmp_path: Path
-) -> None:
+def test_lesson7_gan_moves_its_samples_towards_the_digits(shared_data: Any, tmp_path: Path) -> None:
     shared_data("mnist_sample")
     found = lesson7.run(quick=True, out=tmp_path)
     assert found["classifier_accuracy"] >= 0.9  # the judge itself (99.6% on all the digits)

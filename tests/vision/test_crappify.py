@@ -44,9 +44,10 @@ def small_tree(tmp_path: Path, val_files: list[Path]) -> Path:
 
 
 def _pixels(image: Image.Image) -> torch.Tensor:
-    return torch.tensor(np.asarray(image.convert("RGB")), dtype=torch.float32).permute(2, 0, 1)[
-        None
-    ] / 255
+    return (
+        torch.tensor(np.asarray(image.convert("RGB")), dtype=torch.float32).permute(2, 0, 1)[None]
+        / 255
+    )
 
 
 def _digest(folder: Path) -> dict[str, str]:

@@ -12,8 +12,8 @@ rate from `lr_find`'s valley, one-cycle); `best` is the hand-chosen recipe where
 A task the recipe does not reach within its epochs reports the last epoch's metric, marked
 MISS.
 
-Tasks so far (`bench/speedrun_tasks.py`): adult_sample, ml-100k and mnist_sample; the
-imagenette_small and text tasks come next, with the defaults that derive these recipes from
+Tasks so far (`bench/speedrun_tasks.py`): adult_sample, ml-100k, mnist_sample and
+imagenette_small; the text task comes next, with the defaults that derive these recipes from
 the data.
 
 Run: `python -m bench.speedrun` (all tasks, 3 seeds), `--tasks adult,ml100k`, `--runs 1`.
@@ -57,11 +57,17 @@ class StopAtTarget(Callback):
         self.target, self.start = target, start
         self.reached_at: float | None = None
         self.epochs = 0
+        self.metric = float("nan")  # the last epoch's
+
+    def before_fit(self) -> None:
+        """Skip the later fits of a recipe (`fine_tune`'s unfrozen one) once it is reached."""
+        if self.reached_at is not None:
+            raise CancelFit()
 
     def after_epoch(self) -> None:
         """Stop once the epoch's metric reaches the target."""
         self.epochs += 1
-        value = self.learn.recorder.values[-1][self.target.metric]
+        self.metric = value = self.learn.recorder.values[-1][self.target.metric]
         if self.target.met(value):
             self.reached_at = time.perf_counter() - self.start
             raise CancelFit()
@@ -92,13 +98,12 @@ def timed(recipe: Recipe, target: Target, seed: int) -> Run:
         stoppers.append(StopAtTarget(target, start))
         return stoppers[-1]
 
-    learn = recipe(seed, stopper)
+    recipe(seed, stopper)
     elapsed = time.perf_counter() - start
     stop = stoppers[-1]
-    metric = learn.recorder.values[-1][target.metric]
     if stop.reached_at is None:
-        return Run(elapsed, metric, stop.epochs, reached=False)
-    return Run(stop.reached_at, metric, stop.epochs, reached=True)
+        return Run(elapsed, stop.metric, stop.epochs, reached=False)
+    return Run(stop.reached_at, stop.metric, stop.epochs, reached=True)
 
 
 @dataclass(frozen=True)

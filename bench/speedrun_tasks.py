@@ -15,6 +15,7 @@ from mentor.train import Learner, accuracy
 
 Stopper = Callable[[Learner], StopAtTarget]
 
+
 def suggested(learn: Learner) -> float:
     """The rate a user who trusts the defaults takes: `lr_find`'s valley."""
     valley = learn.lr_find(show_plot=False).valley
@@ -111,6 +112,26 @@ def mnist(arch: str | None, bs: int, epochs: int, lr: float | None) -> Recipe:
     return recipe
 
 
+def imagenette(size: int, precompute: bool) -> Recipe:
+    """imagenette_small's JPEGs (train / val folders) at `size` px: `vision_learner` with
+    EfficientNet-Lite0's ImageNet weights, the head starting from the ImageNet classifier's
+    rows for the ten classes, channels-last, `fine_tune(1)` (a frozen epoch, then one more)."""
+    from examples.imagenette import IMAGENET_INDEX, imagenette_dls
+    from mentor.vision.learner import vision_learner
+
+    def recipe(seed: int, stopper: Stopper) -> Learner:
+        set_seed(seed)
+        dls = imagenette_dls(size, bs=32)
+        learn = vision_learner(
+            dls, "efficientnet_lite0", metrics=accuracy, precompute=precompute,
+            known_classes=IMAGENET_INDEX,
+        ).to_channelslast()  # fmt: skip
+        learn.fine_tune(1, cbs=[stopper(learn)])
+        return learn
+
+    return recipe
+
+
 TASKS: dict[str, Task] = {
     "adult": Task(
         "adult_sample", Target("accuracy", 0.84), "11.1 s",
@@ -123,5 +144,9 @@ TASKS: dict[str, Task] = {
     "mnist": Task(
         "mnist_sample", Target("accuracy", 0.995), "41-55 s",
         {"default": mnist("efficientnet_lite0", 64, 1, None), "best": mnist(None, 128, 3, 1e-2)},
+    ),
+    "imagenette": Task(
+        "imagenette_small", Target("accuracy", 0.97), "mentor today 102 s",
+        {"lesson1": imagenette(160, False), "best": imagenette(160, True)},
     ),
 }  # fmt: skip

@@ -39,3 +39,19 @@ def test_a_target_out_of_reach_trains_every_epoch_and_is_a_miss() -> None:
     task = Task("toy", Target("valid_loss", -1.0, higher_is_better=False), "1 s", {})
     line = report(task, "best", [run, Run(1.0, 0.5, 2, True)])
     assert "MISS (1 of 2 reached)" in line and "toy" in line and "fastai 1 s" in line
+
+
+def test_a_time_budget_keeps_the_best_metric_of_the_epochs_that_end_within_it() -> None:
+    learn_values: list[float] = []
+
+    def run(seed: int, stopper: Callable[[Learner], StopAtTarget]) -> Learner:
+        learn = recipe(4)(seed, stopper)
+        learn_values.extend(row["accuracy"] for row in learn.recorder.values)
+        return learn
+
+    long = timed(run, Target("accuracy", 1.1, budget_s=600.0), seed=0)
+    assert long.epochs == 4 and long.metric == max(learn_values)
+    spent = timed(recipe(4), Target("accuracy", 1.1, budget_s=0.0), seed=0)
+    assert spent.epochs == 0 and spent.metric != spent.metric  # nan: no epoch ended in time
+    task = Task("toy", Target("accuracy", 1.1, budget_s=600.0), "1 s", {})
+    assert "best accuracy within 600 s: " in report(task, "best", [long])

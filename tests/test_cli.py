@@ -356,3 +356,51 @@ def test_train_segment_exports_a_unet_whose_report_shows_segmentation(
     (labels / f"{sorted(images.iterdir())[0].stem}_P.png").unlink()
     assert main([*args[:-2], "--out", str(tmp_path / "again.mentor")]) == 1
     assert "1 image(s) have no mask" in capsys.readouterr().err
+
+
+def test_train_with_a_time_budget_plans_the_epochs_that_fit_and_keeps_to_it(
+    table_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import re
+    import time
+
+    args = ["train", "tabular", str(table_csv), "--target", "label", "--bs", "8"]
+    common = ["--seed", "0", "--device", "cpu", "--quiet", "--out", str(tmp_path / "t.mentor")]
+    start = time.perf_counter()
+    assert main([*args, *common, "--time-budget", "6"]) == 0
+    took = time.perf_counter() - start
+    out = capsys.readouterr().out
+    planned = re.search(r"time budget 6 s: (\d+) epoch\(s\) planned, ([\d.]+) s spent", out)
+    assert planned is not None, out
+    epochs, spent = int(planned[1]), float(planned[2])
+    assert epochs > 4 and spent <= 6.0 and took < 12  # many tiny epochs; export and report after
+    assert f"training {epochs} epoch(s)" in out
+    assert main([*args, *common, "--time-budget", "0.001"]) == 1
+    assert "give at least" in capsys.readouterr().err
+    assert main([*args, *common, "--time-budget", "5", "--resume"]) == 1
+    assert "--time-budget cannot be combined with --resume" in capsys.readouterr().err
+
+
+def test_the_time_limit_stops_training_after_the_batch_that_spends_the_budget() -> None:
+    import torch
+    from torch import nn
+
+    from mentor.cli.budget import Budget, TimeLimit
+    from mentor.data.loaders import DataLoaders, TensorLoader
+    from mentor.train import Callback, Learner
+
+    class Slow(Callback):
+        def after_batch(self) -> None:
+            budget.start -= 0.4  # each batch "takes" 0.4 s of the 1 s budget
+
+    budget = Budget(1.0)
+    x, y = torch.randn(64, 3), torch.randint(0, 2, (64,))
+    dls = DataLoaders(TensorLoader(x, y, bs=8), TensorLoader(x, y, bs=8), device="cpu")
+    learn = Learner(dls, nn.Linear(3, 2))
+    learn.progress.show = False
+    limit = TimeLimit(budget)
+    learn.fit(3, 1e-3, cbs=[Slow(), limit])
+    assert limit.stopped and learn.train_iter == 3  # the 4th batch sees 1.2 s spent: stop
+    learn.fit(1, 1e-3, cbs=[limit])  # a later fit is skipped
+    assert learn.train_iter == 0
+    assert "the budget ran out" in limit.summary(3)

@@ -233,6 +233,14 @@ def _data_options(p: argparse.ArgumentParser, app: str) -> None:
 def _train_options(p: argparse.ArgumentParser) -> None:
     """The options of `mentor train APP` beyond the data and learner options."""
     p.add_argument("--epochs", type=at_least(1), default=4, help="epochs (default: 4)")
+    p.add_argument(
+        "--time-budget",
+        metavar="SECONDS",
+        type=non_negative_float,
+        default=None,
+        help="train for at most this wall time, with as many epochs as fit (instead of "
+        "--epochs); the data, lr_find and training all count",
+    )
     p.add_argument("--lr", default="auto", help="learning rate, or auto (lr_find)")
     p.add_argument("--out", default="model.mentor", help="exported file (model.mentor)")
     p.add_argument(

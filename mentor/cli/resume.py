@@ -15,6 +15,7 @@ import argparse
 import json
 import shutil
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 from mentor.cli.parser import option_name, shaping_options
 from mentor.core.device import is_main_process
 from mentor.core.dist import barrier
-from mentor.train import Learner
+from mentor.train import Callback, Learner
 from mentor.train.checkpoint import CheckpointCallback
 from mentor.train.fits import FitStage, run_stage
 
@@ -86,15 +87,23 @@ class TrainingRun:
                 )
         return cls(folder, float(saved["lr"]), saved["options"])
 
-    def fit(self, learn: Learner, stages: list[FitStage], resume: bool) -> None:
-        """Run `stages`, each checkpointed every epoch; with `resume`, continue from the
-        stages' checkpoints (a finished stage is loaded, not trained again)."""
+    def fit(
+        self,
+        learn: Learner,
+        stages: list[FitStage],
+        resume: bool,
+        cbs: Sequence[Callback] = (),
+    ) -> None:
+        """Run `stages`, each checkpointed every epoch, with the callbacks `cbs`; with
+        `resume`, continue from the stages' checkpoints (a finished stage is loaded, not
+        trained again)."""
         for number, stage in enumerate(stages, start=1):
             file = self.folder / f"stage{number}.pt"
             resume_from = file if resume and file.exists() else None
             if resume_from is not None and is_main_process():
                 print(f"resuming stage {number} of {len(stages)} from {resume_from}")
-            run_stage(learn, stage, cbs=[CheckpointCallback(file, "epoch", resume_from)])
+            checkpoint = CheckpointCallback(file, "epoch", resume_from)
+            run_stage(learn, stage, cbs=[*cbs, checkpoint])
 
     def finish(self) -> None:
         """The model is exported: the checkpoints are no longer needed."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import contextlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pandas as pd
 from PIL import Image
 
+from mentor.cli.budget import Budget, TimeLimit, batch_seconds
 from mentor.cli.checks import check_device
 from mentor.cli.errors import CLIError
 from mentor.cli.resume import TrainingRun
@@ -289,6 +291,7 @@ def train_command(args: argparse.Namespace) -> int:
     """`mentor train APP DATA ...`: train (or --resume), print the epoch table, export to --out
     and write the report. With `--nproc N`, start N processes that each run this command
     data-parallel; under torchrun, train data-parallel (rank 0 prints and writes)."""
+    budget = _budget(args)  # the clock starts before the data is read
     if args.nproc > 1 and launched_world_size() == 1:
         from mentor.cli.launch import launch
 
@@ -300,14 +303,23 @@ def train_command(args: argparse.Namespace) -> int:
     learn = make_learner(args)
     parallel = learn.distrib_ctx() if launched_world_size() > 1 else contextlib.nullcontext()
     with parallel:
+        sweep_start = time.perf_counter()
         if run is None:
             run = TrainingRun.start(args, lr if lr is not None else _suggested(learn))
-        _say(f"training {args.epochs} epoch(s) with lr {run.lr:.2e}")
-        run.fit(learn, _stages(args, run.lr), resume=args.resume)
+        sweep = time.perf_counter() - sweep_start if lr is None else None
+        epochs = (
+            args.epochs if budget is None else budget.epochs(learn, batch_seconds(learn, sweep))
+        )
+        limit = TimeLimit(budget) if budget is not None else None
+        _say(f"training {epochs} epoch(s) with lr {run.lr:.2e}")
+        cbs = [limit] if limit is not None else []
+        run.fit(learn, _stages(args, run.lr, epochs), resume=args.resume, cbs=cbs)
         last = learn.recorder.values[-1] if learn.recorder.values else {}
         values = {k: v for k, v in last.items() if k not in ("epoch", "time")}
         if values:
             _say("final: " + ", ".join(f"{k} {float(v):.4f}" for k, v in values.items()))
+        if limit is not None:
+            _say(limit.summary(epochs))
         out = learn.export(args.out)
         _say(f"model exported to {out}")
         title = f"mentor train {args.app} {args.data}"
@@ -317,17 +329,30 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _budget(args: argparse.Namespace) -> Budget | None:
+    """The --time-budget clock, refused with --resume and --nproc (the budget is one
+    uninterrupted run in one process)."""
+    if args.time_budget is None:
+        return None
+    for given, option in ((args.resume, "--resume"), (args.nproc > 1, "--nproc")):
+        if given:
+            raise CLIError(f"--time-budget cannot be combined with {option}; give --epochs instead")
+    return Budget(args.time_budget)
+
+
 def _say(text: str) -> None:
     """Print on the main process only (rank 0 of a distributed run)."""
     if is_main_process():
         print(text)
 
 
-def _stages(args: argparse.Namespace, lr: float) -> list[FitStage]:
-    """`fine_tune`'s two fits for a pretrained image model, else one one-cycle fit."""
+def _stages(args: argparse.Namespace, lr: float, epochs: int) -> list[FitStage]:
+    """`fine_tune`'s two fits for a pretrained image model (with a time budget, its frozen
+    epoch is one of the `epochs`), else one one-cycle fit of `epochs`."""
     if args.app in ("image", "segment") and args.pretrained:
-        return fine_tune_stages(args.epochs, base_lr=lr)
-    return [FitStage(None, args.epochs, lr)]
+        unfrozen = epochs - 1 if args.time_budget is not None else epochs
+        return fine_tune_stages(unfrozen, base_lr=lr)
+    return [FitStage(None, epochs, lr)]
 
 
 def lr_find_command(args: argparse.Namespace) -> int:

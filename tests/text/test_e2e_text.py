@@ -4,6 +4,7 @@ on 2 cores (`make reproduce` runs the examples' full recipes)."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(autouse=True)
 def _quiet_threads() -> None:
-    torch.set_num_threads(2)
+    # two threads when the suite runs alone; under xdist each worker keeps its one thread
+    # (a second thread would fight the other worker for the cores: 4x slower here)
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        torch.set_num_threads(2)
 
 
 def test_awd_lstm_on_wikitext_reaches_a_sane_perplexity_and_generates() -> None:

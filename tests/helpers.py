@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,7 +14,7 @@ from torch import nn
 
 from mentor.core.seed import set_seed
 from mentor.data.loaders import DataLoaders
-from mentor.train import Learner, accuracy
+from mentor.train import Callback, CancelFit, Learner, accuracy
 
 
 def tiny_classifier(path: Path | str = ".") -> Learner:
@@ -29,6 +31,53 @@ def tiny_classifier(path: Path | str = ".") -> Learner:
     )
     learn.progress.show = False
     return learn
+
+
+def seeded_classifier(
+    path: Path | str,
+    seed: int = 0,
+    metrics: Sequence[Any] = (),
+    splitter: Callable[[nn.Module], list[list[nn.Parameter]]] | None = None,
+) -> Learner:
+    """A two-layer classifier on 64 train / 32 valid items (4 training batches of 16),
+    silent; the data does not depend on `seed`, the initial weights do."""
+    x = torch.randn(96, 5, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    set_seed(seed)
+    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 2))
+    dls = DataLoaders.from_tensors((x[:64], y[:64]), (x[64:], y[64:]), bs=16, device="cpu")
+    learn = Learner(dls, model, metrics=list(metrics), path=path, splitter=splitter)
+    learn.progress.show = False
+    return learn
+
+
+class Script(Callback):
+    """Overwrites a column of each epoch's row after the Recorder (50) wrote it and before
+    the trackers (65) read it."""
+
+    order = 55
+
+    def __init__(self, column: str, values: Sequence[float]) -> None:
+        super().__init__()
+        self.column, self.values = column, list(values)
+
+    def after_epoch(self) -> None:
+        self.learn.recorder.values[-1][self.column] = self.values[self.learn.epoch]
+
+
+class StopAfterEpoch(Callback):
+    """Stops the fit at the end of epoch `epoch`, after the checkpoint callback (70) has
+    written that epoch's file."""
+
+    order = 80
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__()
+        self.epoch = epoch
+
+    def after_epoch(self) -> None:
+        if self.learn.epoch == self.epoch:
+            raise CancelFit()
 
 
 def tiny_folder(source: Path, dest: Path, n_train: int, n_valid: int) -> Path:

@@ -10,13 +10,13 @@ from mentor.callbacks.mixup import CutMix, MixUp
 from mentor.core.seed import set_seed
 from mentor.data.loaders import DataLoaders, TensorLoader
 from mentor.train import Callback, Learner
-from mentor.train.callback import CancelFit
 from mentor.train.losses import (
     BCEWithLogitsLossFlat,
     CrossEntropyLossFlat,
     FocalLoss,
     LabelSmoothingCrossEntropy,
 )
+from tests.helpers import StopAfterEpoch
 
 
 class Spy(Callback):
@@ -179,13 +179,6 @@ def test_bad_settings_and_inputs_are_refused_with_the_fix() -> None:
         learn.fit(1, 1e-3)
 
 
-class StopAfterFirstEpoch(Callback):
-    order = 80  # after the checkpoint callback (70) has written the epoch's file
-
-    def after_epoch(self) -> None:
-        raise CancelFit()
-
-
 def test_mixup_resumes_exactly_from_a_checkpoint(tmp_path) -> None:
     """The draws come from the global generator that checkpoints keep: a fit stopped after
     its first epoch and resumed (from other weights and generator states) ends with the
@@ -200,7 +193,7 @@ def test_mixup_resumes_exactly_from_a_checkpoint(tmp_path) -> None:
     full = learner(0)
     full.fit(2, 1e-2)
     stopped = learner(0)
-    stopped.fit(2, 1e-2, checkpoint_every="epoch", cbs=[StopAfterFirstEpoch()])
+    stopped.fit(2, 1e-2, checkpoint_every="epoch", cbs=[StopAfterEpoch(0)])
     resumed = learner(123)
     resumed.fit(2, 1e-2, resume_from=tmp_path / "models" / "checkpoint.pt")
     for name, value in resumed.model.state_dict().items():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -10,53 +9,19 @@ import torch
 from torch import nn
 
 from mentor.callbacks.tracker import ReduceLROnPlateau
-from mentor.core.seed import set_seed
-from mentor.data.loaders import DataLoaders
 from mentor.optim import get_hyper
-from mentor.train import Callback, CancelFit, Learner
-
-
-class Script(Callback):
-    """Overwrites a column of each epoch's row after the Recorder (50) wrote it and before
-    the trackers (65) read it."""
-
-    order = 55
-
-    def __init__(self, column: str, values: Sequence[float]) -> None:
-        super().__init__()
-        self.column, self.values = column, list(values)
-
-    def after_epoch(self) -> None:
-        self.learn.recorder.values[-1][self.column] = self.values[self.learn.epoch]
-
-
-class StopAfter(Callback):
-    order = 80  # after the checkpoint callback (70) has written the epoch's file
-
-    def __init__(self, epoch: int) -> None:
-        super().__init__()
-        self.epoch = epoch
-
-    def after_epoch(self) -> None:
-        if self.learn.epoch == self.epoch:
-            raise CancelFit()
+from mentor.train import Callback, Learner
+from tests.helpers import Script, StopAfterEpoch, seeded_classifier
 
 
 def make_learner(path: Path, seed: int = 0, two_groups: bool = False) -> Learner:
-    """A two-layer classifier on 64 / 32 items (4 training batches); the data does not
-    depend on `seed`. `two_groups`: one parameter group per layer."""
-    x = torch.randn(96, 5, generator=torch.Generator().manual_seed(0))
-    y = (x[:, 0] > 0).long()
-    set_seed(seed)
-    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 2))
-    dls = DataLoaders.from_tensors((x[:64], y[:64]), (x[64:], y[64:]), bs=16, device="cpu")
+    """`seeded_classifier` (4 training batches); `two_groups`: one parameter group per
+    layer."""
 
     def per_layer(model: nn.Module) -> list[list[nn.Parameter]]:
         return [list(model.get_submodule(name).parameters()) for name in ("0", "2")]
 
-    learn = Learner(dls, model, path=path, splitter=per_layer if two_groups else None)
-    learn.progress.show = False
-    return learn
+    return seeded_classifier(path, seed, splitter=per_layer if two_groups else None)
 
 
 def epoch_lrs(learn: Learner) -> list[float]:
@@ -121,7 +86,7 @@ def test_resume_is_exact(tmp_path: Path) -> None:
     full = make_learner(tmp_path / "full")
     full.fit(6, 1e-2, cbs=cbs())
     stopped = make_learner(tmp_path / "run")
-    stopped.fit(6, 1e-2, cbs=[*cbs(), StopAfter(3)], checkpoint_every="epoch")
+    stopped.fit(6, 1e-2, cbs=[*cbs(), StopAfterEpoch(3)], checkpoint_every="epoch")
     resumed_cbs = cbs()
     resumed = make_learner(tmp_path / "run", seed=123)
     resumed.fit(6, 1e-2, cbs=resumed_cbs, resume_from=tmp_path / "run/models/checkpoint.pt")

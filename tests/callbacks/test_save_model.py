@@ -4,31 +4,14 @@ the files on disk after each epoch are exactly the expected set, also after a re
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 from mentor.callbacks.tracker import SaveModelCallback
-from mentor.core.seed import set_seed
-from mentor.data.loaders import DataLoaders
-from mentor.train import Callback, CancelFit, Learner, accuracy
-
-
-class Script(Callback):
-    """Overwrites a column of each epoch's row after the Recorder (50) wrote it and before
-    the trackers (65) read it."""
-
-    order = 55
-
-    def __init__(self, column: str, values: Sequence[float]) -> None:
-        super().__init__()
-        self.column, self.values = column, list(values)
-
-    def after_epoch(self) -> None:
-        self.learn.recorder.values[-1][self.column] = self.values[self.learn.epoch]
+from mentor.train import Callback, Learner, accuracy
+from tests.helpers import Script, StopAfterEpoch, seeded_classifier
 
 
 class Files(Callback):
@@ -46,18 +29,6 @@ class Files(Callback):
         self.weights.append(copy.deepcopy(self.learn.model.state_dict()))
 
 
-class StopAfter(Callback):
-    order = 80  # after the checkpoint callback (70) has written the epoch's file
-
-    def __init__(self, epoch: int) -> None:
-        super().__init__()
-        self.epoch = epoch
-
-    def after_epoch(self) -> None:
-        if self.learn.epoch == self.epoch:
-            raise CancelFit()
-
-
 NAN = float("nan")
 
 
@@ -66,15 +37,8 @@ def snap_files(path: Path) -> list[int]:
 
 
 def make_learner(path: Path, seed: int = 0) -> Learner:
-    """A two-layer classifier on 64 / 32 items; the data does not depend on `seed`."""
-    x = torch.randn(96, 5, generator=torch.Generator().manual_seed(0))
-    y = (x[:, 0] > 0).long()
-    set_seed(seed)
-    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 2))
-    dls = DataLoaders.from_tensors((x[:64], y[:64]), (x[64:], y[64:]), bs=16, device="cpu")
-    learn = Learner(dls, model, metrics=[accuracy], path=path)
-    learn.progress.show = False
-    return learn
+    """`seeded_classifier` with accuracy."""
+    return seeded_classifier(path, seed, metrics=[accuracy])
 
 
 def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
@@ -159,7 +123,7 @@ def test_top_k_resumes_exactly_and_deletes_the_right_files(tmp_path: Path) -> No
 
     full = make_learner(tmp_path / "full")
     full_saver = fit(full)
-    fit(make_learner(tmp_path / "run"), StopAfter(2))
+    fit(make_learner(tmp_path / "run"), StopAfterEpoch(2))
     assert snap_files(tmp_path / "run") == [1, 2]
     resumed = make_learner(tmp_path / "run", seed=123)
     files = Files()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import operator
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -12,21 +11,7 @@ import torch
 
 from mentor.callbacks.tracker import EarlyStoppingCallback, SaveModelCallback
 from mentor.train import Callback, Learner
-from tests.helpers import tiny_classifier
-
-
-class Script(Callback):
-    """Overwrites a column of each epoch's row after the Recorder (50) wrote it and before
-    the trackers (65) read it."""
-
-    order = 55
-
-    def __init__(self, column: str, values: Sequence[float]) -> None:
-        super().__init__()
-        self.column, self.values = column, list(values)
-
-    def after_epoch(self) -> None:
-        self.learn.recorder.values[-1][self.column] = self.values[self.learn.epoch]
+from tests.helpers import Script, tiny_classifier
 
 
 class Snapshots(Callback):

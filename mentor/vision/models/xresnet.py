@@ -6,6 +6,7 @@ from pathlib import Path
 
 from torch import nn
 
+from mentor.core.init import kaiming_init_
 from mentor.core.registry import register_model
 from mentor.vision.models.layers import ConvLayer, ResBlock
 from mentor.vision.models.resnet import ModelMeta, load_checkpoint
@@ -51,11 +52,7 @@ class XResNet(nn.Sequential):
 
     def _init_weights(self) -> None:
         """Kaiming-normal init for convs and the head; BN weights keep their (zero) init."""
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d | nn.Linear):
-                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        kaiming_init_(self, nonlinearity="relu")
 
 
 def _build(name: str, model: nn.Module, pretrained: bool, weights: str | Path | None) -> nn.Module:

@@ -20,7 +20,7 @@ from torch import nn
 
 from mentor.core.device import split_batch
 from mentor.core.seed import get_rng_state, set_rng_state
-from mentor.train.callback import Callback
+from mentor.train.callback import Callback, sweeping_lr
 
 
 def averaged_entries(model: nn.Module, with_buffers: bool) -> dict[str, torch.Tensor]:
@@ -32,12 +32,6 @@ def averaged_entries(model: nn.Module, with_buffers: bool) -> dict[str, torch.Te
         buffers = model.named_buffers()
         entries.update({name: buf.detach() for name, buf in buffers if buf.is_floating_point()})
     return entries
-
-
-def _sweeping(cbs: Iterable[Callback]) -> bool:
-    """Whether this fit is a learning-rate sweep (`lr_find`), which restores the model after:
-    averaging callbacks sit it out."""
-    return any(getattr(cb, "sweeps_lr", False) for cb in cbs)
 
 
 def _copy(targets: list[torch.Tensor], sources: Iterable[torch.Tensor]) -> None:
@@ -131,7 +125,7 @@ class EMA(Callback):
 
     def before_fit(self) -> None:
         """Start a new average from the model's weights (a checkpoint then loads its own)."""
-        self.active = not _sweeping(self.learn.cbs)
+        self.active = not sweeping_lr(self.learn.cbs)
         if not self.active:
             return
         self._swap_out()  # a fit that crashed while the model held the average
@@ -245,7 +239,7 @@ class SWA(Callback):
 
     def before_fit(self) -> None:
         """Resolve the first averaged epoch and forget any previous average."""
-        self.active = not _sweeping(self.learn.cbs)
+        self.active = not sweeping_lr(self.learn.cbs)
         if not self.active:
             return
         n_epoch = self.learn.n_epoch

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, TypeGuard
 import torch
 
 from mentor.core.device import is_main_process
-from mentor.train.callback import Callback
+from mentor.train.callback import Callback, sweeping_lr
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
@@ -113,7 +113,7 @@ class TensorBoardCallback(Callback):
     def before_fit(self) -> None:
         """Open a writer (on the main process, outside `lr_find`)."""
         self._close()
-        if not is_main_process() or any(getattr(cb, "sweeps_lr", False) for cb in self.learn.cbs):
+        if not is_main_process() or sweeping_lr(self.learn.cbs):
             return
         self.run_dir = self.log_dir or _new_run_dir(self.learn.path)
         self.writer = _summary_writer_class()(log_dir=str(self.run_dir))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class Callback:
     order: int = 0
     run_train: bool = True
     run_valid: bool = True
+    sweeps_lr: bool = False  # True on the learning-rate finder: see `sweeping_lr`
     _learn: Learner | None = None  # a class default, so subclasses may skip super().__init__()
 
     def __init__(self) -> None:
@@ -138,6 +140,13 @@ class Callback:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(order={self.order})"
+
+
+def sweeping_lr(cbs: Iterable[Callback]) -> bool:
+    """Whether the fit these callbacks run in is a learning-rate sweep (`lr_find`, which
+    restores the model after it): the recorder, the NaN check, loggers and weight averages
+    leave it alone."""
+    return any(cb.sweeps_lr for cb in cbs)
 
 
 PER_BATCH_EVENTS = frozenset({"before_batch", "after_pred", "after_loss", "after_batch"})

@@ -12,7 +12,7 @@ import torch
 
 from mentor.core.device import find_bs
 from mentor.core.dist import gather_objects, sum_totals
-from mentor.train.callback import Callback
+from mentor.train.callback import Callback, sweeping_lr
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -173,7 +173,7 @@ class Recorder(Callback):
     def after_fit(self) -> None:
         """Keep the finished fit in `fits` (a learning-rate sweep is kept in `sweep` instead)."""
         self.flush()
-        if any(getattr(cb, "sweeps_lr", False) for cb in self.learn.cbs):
+        if sweeping_lr(self.learn.cbs):
             return
         values = [dict(v) for v in self.values]
         self.fits.append(

@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from mentor.train.callback import Callback
+from mentor.train.callback import Callback, sweeping_lr
 
 
 class TrainingDiverged(FloatingPointError):
@@ -39,7 +39,7 @@ class TerminateOnNaN(Callback):
     def before_fit(self) -> None:
         """Start checking from the first loss of this fit, from the weights it starts with."""
         self.checked, self.epoch_start = 0, 0
-        self.active = not any(getattr(cb, "sweeps_lr", False) for cb in self.learn.cbs)
+        self.active = not sweeping_lr(self.learn.cbs)
         self.snapshots = [(-1, self._copy())] if self.active else []
 
     def before_epoch(self) -> None:

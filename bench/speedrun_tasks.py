@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pandas as pd
 from torch import nn
 
-from bench.speedrun import Recipe, StopAtTarget, Target, Task
+from bench.speedrun_clock import Recipe, StopAtTarget, Target, Task
 from mentor.core.paths import data_path
 from mentor.core.seed import set_seed
 from mentor.data.splitters import RandomSplitter

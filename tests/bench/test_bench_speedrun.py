@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from bench.speedrun import Run, StopAtTarget, Target, Task, report, timed
+from bench.speedrun_clock import Run, StopAtTarget, Target, Task, report, timed
 from mentor.core.seed import set_seed
 from mentor.data.loaders import DataLoaders, TensorLoader
 from mentor.train import Learner, accuracy

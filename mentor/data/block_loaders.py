@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from mentor.core.device import default_device, is_main_process, keep_batch_memory, to_cpu
+from mentor.data.cache import SampleCache
 from mentor.data.datablock import Datasets, SkippingLoader, collate_samples
 from mentor.data.encoders import BlockEncoder
 from mentor.data.loaders import DataLoaders, DeviceLoader
@@ -21,7 +22,8 @@ from mentor.data.transforms import IMAGE, BatchPipeline, BatchTransform, OneThre
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from mentor.data.datablock import DataBlock
+    from mentor.data.cache import SampleCache
+from mentor.data.datablock import DataBlock
 
 
 def default_workers() -> int:
@@ -42,6 +44,9 @@ class BlockDataLoaders(DataLoaders):
         bs: batch size (64); valid_bs: validation batch size (default 2 * bs).
         num_workers: worker processes (default: one per core, at most 8).
         shuffle: shuffle the training set (True). device: default CUDA when available.
+        cache: keep a split's decoded samples in memory after its first pass when its item
+            transforms draw nothing (always true of validation) and it fits the memory budget
+            (True, the default; see `mentor.data.cache`). False decodes every epoch.
     """
 
     def __init__(
@@ -54,8 +59,10 @@ class BlockDataLoaders(DataLoaders):
         num_workers: int | None = None,
         shuffle: bool = True,
         device: torch.device | str | None = None,
+        cache: bool = True,
     ) -> None:
         dev = torch.device(device) if device is not None else default_device()
+        self.cache = cache
         self.block, self.train_ds, self.valid_ds = block, train_ds, valid_ds
         self.bs: int = bs
         self.valid_bs: int = valid_bs or 2 * bs
@@ -66,7 +73,13 @@ class BlockDataLoaders(DataLoaders):
         super().__init__(train, valid if len(valid_ds) else None, device=dev)
 
     def _loader(
-        self, ds: Datasets, bs: int, shuffle: bool, device: torch.device, train: bool
+        self,
+        ds: Datasets,
+        bs: int,
+        shuffle: bool,
+        device: torch.device,
+        train: bool,
+        cache: bool = True,
     ) -> DeviceLoader:
         workers = self.num_workers if len(ds) > bs else 0  # tiny sets: no process start-up
         loader = DataLoader(
@@ -86,7 +99,8 @@ class BlockDataLoaders(DataLoaders):
         if device.type == "cpu":
             keep_batch_memory()
             pipeline = OneThread(pipeline) if workers > 0 else pipeline
-        return DeviceLoader(SkippingLoader(loader), device, pipeline)
+        kept = SampleCache() if cache and self.cache and _draws_nothing(ds) else None
+        return DeviceLoader(SkippingLoader(loader, kept), device, pipeline)
 
     def add_batch_tfms(self, tfms: Sequence[BatchTransform]) -> None:
         """Append batch transforms (e.g. a `Normalize`) and rebuild the train and valid
@@ -164,7 +178,8 @@ class BlockDataLoaders(DataLoaders):
         n_blocks = len(block.blocks) if with_labels else block.n_inp
         ds = block.make_datasets(found, train=False, n_blocks=n_blocks)
         ds.skip_bad = ds.skip_bad or skip_bad
-        return self._loader(ds, bs or self.valid_bs, False, self.device, train=False)
+        # read once, typically: no cache
+        return self._loader(ds, bs or self.valid_bs, False, self.device, train=False, cache=False)
 
     def new(
         self, size: int | tuple[int, int] | None = None, bs: int | None = None
@@ -180,7 +195,7 @@ class BlockDataLoaders(DataLoaders):
             ds.item_tfms = sorted(block.item_tfms, key=lambda t: t.order)
         return BlockDataLoaders(
             block, train_ds, valid_ds, bs or self.bs, None if bs else self.valid_bs,
-            self.num_workers, self.shuffle, self.device,
+            self.num_workers, self.shuffle, self.device, self.cache,
         )  # fmt: skip
 
     # ----- looking at the data -----
@@ -336,6 +351,11 @@ class BlockDataLoaders(DataLoaders):
         raw = [torch.stack([sample[j]] * n) for j in range(len(sample))]
         batch = [part.to(self.device) for part in raw]
         return self.train.after_batch(batch) if self.train.after_batch else tuple(batch)
+
+
+def _draws_nothing(ds: Datasets) -> bool:
+    """Whether `ds`'s item transforms give the same sample every epoch."""
+    return not ds.train or not any(tfm.random for tfm in ds.item_tfms)
 
 
 def _lower_priority(worker_id: int) -> None:

@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from mentor.data.blocks import TransformBlock, as_block
+from mentor.data.cache import SampleCache
 from mentor.data.errors import BadItemError, worker_message
 from mentor.data.shard import Shard, shard_dataloader, shard_of
 from mentor.data.splitters import RandomSplitter
@@ -72,10 +73,14 @@ def collate_samples(samples: list[Any]) -> tuple[Any, list[str]]:
 
 class SkippingLoader:
     """Yields the batches of a loader built with `collate_samples`; after each pass, warns once
-    listing the items skipped for the first time."""
+    listing the items skipped for the first time. With a `SampleCache`, batches come from the
+    cache once it holds every sample (see `mentor.data.cache`)."""
 
-    def __init__(self, loader: torch.utils.data.DataLoader[Any]) -> None:
+    def __init__(
+        self, loader: torch.utils.data.DataLoader[Any], cache: SampleCache | None = None
+    ) -> None:
         self.loader = loader
+        self.cache = cache
         self.skipped: list[str] = []
 
     def __len__(self) -> int:
@@ -88,9 +93,12 @@ class SkippingLoader:
 
     def shard(self, shard: Shard) -> SkippingLoader:
         """The same loader reading only `shard` (see `mentor.data.shard`)."""
-        return SkippingLoader(shard_dataloader(self.loader, shard))
+        return SkippingLoader(shard_dataloader(self.loader, shard), self.cache)
 
     def __iter__(self) -> Iterator[Any]:
+        if self.cache is not None and self.cache.ready(self.loader):
+            yield from self.cache.batches(self.loader)
+            return
         new: list[str] = []
         batches = iter(self.loader)
         try:

@@ -33,9 +33,14 @@ class ItemTransform:
     Subclasses implement `__call__(sample, kinds, train)`; `train` is False for validation
     and test items, where random transforms must be deterministic (e.g. a center crop).
     Random choices use Python's `random` module, which each loader worker seeds.
+
+    `random` says whether the transform draws anything when training: a split whose item
+    transforms all draw nothing is decoded once and kept in memory (`mentor.data.cache`).
+    It is True unless a transform declares otherwise.
     """
 
     order: int = 0
+    random: bool = True
 
     def __call__(self, sample: list[Any], kinds: Kinds, train: bool) -> list[Any]:
         raise NotImplementedError(f"{type(self).__name__} must implement __call__")
@@ -65,6 +70,7 @@ class ToTensor(InitSpec, ItemTransform):
     to `[-1, 1]` coordinates relative to the image; labels pass through."""
 
     order = 100
+    random = False
 
     def to_spec(self) -> dict[str, Any]:
         """No settings."""

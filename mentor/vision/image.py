@@ -199,6 +199,7 @@ class ConvertMode(InitSpec, ItemTransform):
     """
 
     order = 99
+    random = False
 
     def __init__(self, mode: str | None = None) -> None:
         if mode is not None and mode not in IMAGE_MODES:

@@ -204,6 +204,7 @@ class Resize(InitSpec, ItemTransform):
         self.size = _size_hw(size, "Resize")
         self.method = method
         self.pad_mode = pad_mode
+        self.random = method == "crop"  # only the crop's position is drawn
 
     def to_spec(self) -> dict[str, Any]:
         """Size, method and pad mode."""
@@ -318,6 +319,7 @@ class CenterCrop(InitSpec, ItemTransform):
     """
 
     order = 20
+    random = False
 
     def __init__(self, size: Size) -> None:
         self.size = _size_hw(size, "CenterCrop")

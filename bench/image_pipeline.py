@@ -19,11 +19,20 @@ batch:
 The only difference left is what shows outside the image after a rotation or a warp: mentor
 reflects the image, Pillow fills with black (cheaper, if anything).
 
+A third side is mentor as it was before JPEGs went through simplejpeg: the same loader with
+Pillow decoding (the pixels are the same), so one run prints the ratio before and after.
+
+The second part, evaluation, is the pass a fit makes over its validation set every epoch:
+decode, `Resize(128)` (centre crop), normalize, over the same 2,000 images, `EPOCHS` times with
+loaders built afresh (mentor's decode-once cache fills in the first pass and serves the
+others; its "before" side is the loader with `cache=False` and Pillow decoding). The baseline
+is the same per-item Pillow work in a plain `DataLoader`.
+
 One untimed pass of each side, then `runs` timed passes alternating the order (baseline,
 mentor; mentor, baseline; ...). Rates are images yielded / wall time of one full pass,
 worker start-up included, reading every batch once as a training step would (a batch made
 in a worker is shared memory that the main process pays to map in when it reads it). The
-ratio is median(mentor rate) / median(baseline rate), and must reach 1.3.
+ratio is median(mentor rate) / median(baseline rate), and must reach 1.3 for training.
 
 Run: `python -m bench.image_pipeline` (about 15 s on 2 CPU cores), or `--quick` for a smoke
 run on 256 images.
@@ -38,7 +47,8 @@ import os
 import random
 import statistics
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -55,15 +65,17 @@ from mentor.data.datablock import DataBlock
 from mentor.data.external import untar_data
 from mentor.data.items import get_image_files
 from mentor.data.labels import parent_label
-from mentor.data.splitters import GrandparentSplitter
+from mentor.data.splitters import FuncSplitter, GrandparentSplitter
 from mentor.data.transforms import Normalize, imagenet_stats
+from mentor.vision import image as image_module
 from mentor.vision.augment import aug_transforms
 from mentor.vision.blocks import ImageBlock
-from mentor.vision.resize import RandomResizedCrop
+from mentor.vision.resize import RandomResizedCrop, Resize
 
 SIZE, BS, WORKERS = 128, 64, 2
 TARGET = 1.3
 QUICK_ITEMS = 256  # training images of a --quick run
+EPOCHS = 5  # evaluation passes per timed run
 P_AFFINE, P_LIGHTING, P_FLIP = 0.75, 0.75, 0.5
 MAX_ROTATE, MAX_ZOOM, MAX_WARP, MAX_LIGHTING = 10.0, 1.1, 0.2, 0.2
 MEAN = torch.tensor(imagenet_stats[0]).view(3, 1, 1)
@@ -139,14 +151,30 @@ class PillowAugDataset(Dataset[tuple[torch.Tensor, int]]):
         return (x - MEAN) / STD, self.labels[index]
 
 
-def baseline_loader(files: Sequence[Path]) -> DataLoader[Any]:
+class PillowEvalDataset(PillowAugDataset):
+    """Decode, scale so the image covers `size`, centre crop, normalize: per item."""
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        size = self.size
+        img = Image.open(self.files[index]).convert("RGB")
+        side = min(img.size)
+        left, top = (img.width - side) // 2, (img.height - side) // 2
+        img = img.resize(
+            (size, size), Image.Resampling.BILINEAR, (left, top, left + side, top + side)
+        )
+        x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255).permute(2, 0, 1)
+        return (x - MEAN) / STD, self.labels[index]
+
+
+def baseline_loader(files: Sequence[Path], evaluation: bool = False) -> DataLoader[Any]:
     """The plain `DataLoader` over `PillowAugDataset` (labels from the parent folder)."""
     classes = sorted({f.parent.name for f in files})
     index = {name: i for i, name in enumerate(classes)}
-    ds = PillowAugDataset(files, [index[f.parent.name] for f in files])
+    kind = PillowEvalDataset if evaluation else PillowAugDataset
+    ds = kind(files, [index[f.parent.name] for f in files])
     return DataLoader(
-        ds, batch_size=BS, shuffle=True, num_workers=WORKERS, drop_last=True,
-        persistent_workers=False,
+        ds, batch_size=BS, shuffle=not evaluation, num_workers=WORKERS,
+        drop_last=not evaluation, persistent_workers=False,
     )  # fmt: skip
 
 
@@ -172,6 +200,60 @@ def mentor_loaders(path: Path, n_train: int | None = None) -> Any:
         batch_tfms=[*aug_transforms(), Normalize.from_stats(*imagenet_stats)],
     )
     return block.dataloaders(path, bs=BS, num_workers=WORKERS, device="cpu")
+
+
+def _is_train(file: Path) -> bool:
+    return file.parent.parent.name == "train"
+
+
+def eval_loader(path: Path, n_train: int | None, cache: bool) -> Any:
+    """mentor's validation loader over the training images: `Resize(SIZE)`, normalize."""
+    block = DataBlock(
+        blocks=(ImageBlock(), CategoryBlock),
+        get_items=partial(_subset, n_train=n_train),
+        get_y=parent_label,
+        splitter=FuncSplitter(_is_train),
+        item_tfms=[Resize(SIZE)],
+        batch_tfms=[Normalize.from_stats(*imagenet_stats)],
+    )
+    dls = block.dataloaders(
+        path, bs=BS, valid_bs=BS, num_workers=WORKERS, device="cpu", cache=cache
+    )
+    return dls.valid
+
+
+@contextmanager
+def pillow_decoding() -> Iterator[None]:
+    """JPEGs decoded by Pillow, as before mentor used simplejpeg (forked workers inherit it)."""
+    saved = image_module._simplejpeg
+    image_module._simplejpeg = None
+    try:
+        yield
+    finally:
+        image_module._simplejpeg = saved
+
+
+class PillowDecoded:
+    """A loader iterated with `pillow_decoding` on."""
+
+    def __init__(self, loader: Iterable[Any]) -> None:
+        self.loader = loader
+
+    def __iter__(self) -> Iterator[Any]:
+        with pillow_decoding():
+            yield from self.loader
+
+
+class Epochs:
+    """`EPOCHS` passes over a loader that `make` builds afresh: one long pass."""
+
+    def __init__(self, make: Callable[[], Iterable[Any]]) -> None:
+        self.make = make
+
+    def __iter__(self) -> Iterator[Any]:
+        loader = self.make()
+        for _ in range(EPOCHS):
+            yield from loader
 
 
 # ----- measuring -----
@@ -213,6 +295,8 @@ class Result:
 
     baseline: list[Pass] = field(default_factory=list)
     mentor: list[Pass] = field(default_factory=list)
+    before: list[Pass] = field(default_factory=list)
+    target: float | None = TARGET
 
     @property
     def baseline_rate(self) -> float:
@@ -230,19 +314,33 @@ class Result:
         return self.mentor_rate / self.baseline_rate
 
     @property
+    def ratio_before(self) -> float:
+        """The same ratio for mentor as it was before (Pillow decoding, no cache)."""
+        return statistics.median(p.rate for p in self.before) / self.baseline_rate
+
+    @property
     def noisy(self) -> bool:
         """Whether other work visibly disturbed the runs (a pass over 1.5x the fastest)."""
-        seconds = [[p.seconds for p in side] for side in (self.baseline, self.mentor)]
+        sides = (self.baseline, self.mentor, self.before)
+        seconds = [[p.seconds for p in side] for side in sides if side]
         return any(max(side) > 1.5 * min(side) for side in seconds)
 
     def lines(self) -> list[str]:
         """The printed summary: rates, ratio and verdict, the spread of the runs."""
-        verdict = "PASS" if self.ratio >= TARGET else "MISS"
+        if self.target is None:
+            verdict = "(reported)"
+        else:
+            verdict = f"(target >= {self.target}) " + (
+                "PASS" if self.ratio >= self.target else "MISS"
+            )
         lines = [
             f"baseline (Pillow per item): {self.baseline_rate:7.1f} img/s",
             f"mentor (DataBlock):         {self.mentor_rate:7.1f} img/s",
-            f"ratio mentor/baseline {self.ratio:.3f} (target >= {TARGET}) {verdict}",
-            f"runs: baseline {_spread(self.baseline)}, mentor {_spread(self.mentor)}",
+            f"ratio mentor/baseline {self.ratio:.3f} {verdict}",
+            f"before (Pillow decoding{', no cache' if self.target is None else ''}): "
+            f"ratio {self.ratio_before:.3f}",
+            f"runs: baseline {_spread(self.baseline)}, mentor {_spread(self.mentor)}, "
+            f"before {_spread(self.before)}",
         ]
         if self.noisy:
             lines.append("noisy: a pass took over 1.5x the fastest; rerun on a quiet machine")
@@ -258,8 +356,29 @@ def measure(path: Path, n_train: int | None = None, runs: int = 3, warmup: int =
     dls = mentor_loaders(path, n_train)
     baseline = baseline_loader(list(dls.train_ds.items))  # the same training images
     result = Result()
+    sides = [
+        (baseline, result.baseline), (dls.train, result.mentor),
+        (PillowDecoded(dls.train), result.before),
+    ]  # fmt: skip
+    return _alternate(sides, runs, warmup, result)
+
+
+def measure_eval(path: Path, n_train: int | None = None, runs: int = 3) -> Result:
+    """The evaluation passes: `EPOCHS` passes per timed run, loaders built afresh."""
+    files = [f for f in _subset(path, n_train) if _is_train(f)]
+    result = Result(target=None)
+    sides = [
+        (Epochs(lambda: baseline_loader(files, evaluation=True)), result.baseline),
+        (Epochs(lambda: eval_loader(path, n_train, cache=True)), result.mentor),
+        (PillowDecoded(Epochs(lambda: eval_loader(path, n_train, cache=False))), result.before),
+    ]  # fmt: skip
+    return _alternate(sides, runs, 0, result)
+
+
+def _alternate(
+    sides: list[tuple[Iterable[Any], list[Pass]]], runs: int, warmup: int, result: Result
+) -> Result:
     for index in range(warmup + runs):
-        sides = [(baseline, result.baseline), (dls.train, result.mentor)]
         for loader, passes in sides[:: -1 if index % 2 else 1]:
             done = timed_pass(loader)
             if index >= warmup:
@@ -281,8 +400,8 @@ def _floats(values: torch.Tensor) -> str:
     return "[" + ", ".join(f"{v:+.2f}" for v in values.tolist()) + "]"
 
 
-def main(argv: Sequence[str] | None = None) -> Result:
-    """Measure both loaders and print their rates and the ratio; returns the result."""
+def main(argv: Sequence[str] | None = None) -> tuple[Result, Result]:
+    """Measure the loaders and print their rates and ratios; returns (training, evaluation)."""
     parser = argparse.ArgumentParser(description="DataBlock loader against a Pillow pipeline.")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_ITEMS} images, 1 run")
     parser.add_argument("--runs", type=int, default=None, help="timed passes per side (3)")
@@ -298,12 +417,19 @@ def main(argv: Sequence[str] | None = None) -> Result:
     load, cores = os.getloadavg()[0], os.cpu_count() or 1
     if load > 0.5 * cores:
         print(f"note: load average {load:.2f} on {cores} cores before the run: may be noisy")
+    print("training: RandomResizedCrop, aug_transforms, normalize")
     result = measure(path, n_train, runs)
     print(batch_stats("baseline", result.baseline[-1].batch))
     print(batch_stats("mentor", result.mentor[-1].batch))
     for line in result.lines():
         print(line, flush=True)
-    return result
+    print(f"evaluation: Resize({SIZE}), normalize; {EPOCHS} passes per run, loaders built afresh")
+    evaluation = measure_eval(path, n_train, runs)
+    print(batch_stats("baseline", evaluation.baseline[-1].batch))
+    print(batch_stats("mentor", evaluation.mentor[-1].batch))
+    for line in evaluation.lines():
+        print(line, flush=True)
+    return result, evaluation
 
 
 if __name__ == "__main__":

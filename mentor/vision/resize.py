@@ -16,7 +16,14 @@ from PIL import Image
 
 from mentor.core.spec import InitSpec, register_spec
 from mentor.data.transforms import IMAGE, MASK, POINTS, ItemTransform, Kinds
-from mentor.vision.image import convert_mode, is_lazy_jpeg, load_image, target_mode
+from mentor.vision.image import (
+    convert_mode,
+    draft_scale,
+    is_lazy_jpeg,
+    load_image,
+    target_mode,
+    turbo_decode,
+)
 
 Box = tuple[float, float, float, float]
 """A region (left, top, right, bottom) in pixel coordinates of the current image."""
@@ -91,25 +98,53 @@ def _scaled_box(box: Box, size: tuple[int, int], reference: tuple[int, int]) -> 
     return (box[0] * rx, box[1] * ry, box[2] * rx, box[3] * ry)
 
 
+def _draft_request(img: Image.Image, box: Box, size: tuple[int, int]) -> tuple[int, int] | None:
+    """The (width, height) a JPEG may be decoded at (libjpeg's 1/2, 1/4 or 1/8 scale) when
+    the crop is >= 2x the output per side; None for a full decode."""
+    box_w, box_h = box[2] - box[0], box[3] - box[1]
+    if box_w < 2 * size[0] or box_h < 2 * size[1]:
+        return None
+    scale = max(size[0] / box_w, size[1] / box_h)
+    return math.ceil(img.width * scale), math.ceil(img.height * scale)
+
+
+def _box_in(box: Box, scale: int, decoded: tuple[int, int]) -> Box:
+    """`box` in the coordinates of the image decoded at 1/`scale`, whose size is `decoded`."""
+    return (
+        box[0] / scale, box[1] / scale, min(box[2] / scale, decoded[0]),
+        min(box[3] / scale, decoded[1]),
+    )  # fmt: skip
+
+
 def _draft(img: Image.Image, box: Box, size: tuple[int, int], mode: str | None) -> Box:
-    """Decode a lazy JPEG at 1/2, 1/4 or 1/8 scale when the crop is >= 2x the output per side;
-    the crop box in the smaller image's coordinates."""
+    """Have Pillow decode a lazy JPEG at reduced scale when `_draft_request` allows; the crop
+    box in the smaller image's coordinates."""
     if not is_lazy_jpeg(img):
         return box
     draft_mode = "L" if mode == "L" else img.mode
-    box_w, box_h = box[2] - box[0], box[3] - box[1]
-    if box_w < 2 * size[0] or box_h < 2 * size[1]:
+    request = _draft_request(img, box, size)
+    if request is None:
         if draft_mode != img.mode:
             img.draft(draft_mode, None)
         return box
-    scale = max(size[0] / box_w, size[1] / box_h)
-    old_w, old_h = img.size
-    request = (math.ceil(old_w * scale), math.ceil(old_h * scale))
+    old = img.size
     drafted = img.draft(draft_mode, request)
-    if drafted is None or img.size == (old_w, old_h):
+    if drafted is None or img.size == old:
         return box
-    rx, ry = drafted[1][2] / old_w, drafted[1][3] / old_h
-    return (box[0] * rx, box[1] * ry, min(box[2] * rx, img.width), min(box[3] * ry, img.height))
+    return _box_in(box, draft_scale(old, request), img.size)
+
+
+def _decode_for(img: Image.Image, box: Box, size: tuple[int, int]) -> tuple[Image.Image, Box]:
+    """`img` decoded for a crop of `box` resized to `size` (at reduced scale where the crop
+    allows), and the box in its coordinates."""
+    mode = target_mode(img)
+    request = _draft_request(img, box, size) if is_lazy_jpeg(img) else None
+    scale = 1 if request is None else draft_scale(img.size, request)
+    turbo = turbo_decode(img, mode, scale)
+    if turbo is not None:
+        return turbo, _box_in(box, scale, turbo.size)
+    box = _draft(img, box, size, mode)
+    return load_image(img), box
 
 
 def _resize_image(img: Image.Image, box: Box, size: tuple[int, int]) -> Image.Image:
@@ -117,8 +152,8 @@ def _resize_image(img: Image.Image, box: Box, size: tuple[int, int]) -> Image.Im
     if img.mode in ("1", "P", "PA"):
         # resampling a palette image resamples indices: convert to colours first
         img = load_image(img).convert(mode or ("L" if img.mode == "1" else "RGB"))
-    box = _draft(img, box, size, mode)
-    out = load_image(img).resize(size, RESAMPLE, box=box, reducing_gap=REDUCING_GAP)
+    img, box = _decode_for(img, box, size)
+    out = img.resize(size, RESAMPLE, box=box, reducing_gap=REDUCING_GAP)
     return convert_mode(out, mode)
 
 

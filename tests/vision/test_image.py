@@ -16,9 +16,11 @@ from mentor.core.paths import data_path
 from mentor.data.datablock import BadItemError
 from mentor.data.external import untar_data
 from mentor.data.transforms import IMAGE, LABEL, MASK, POINTS, ToTensor, apply_item_tfms
+from mentor.vision import image as image_module
 from mentor.vision.image import (
     BadImageError,
     ConvertMode,
+    draft_scale,
     open_image,
     open_mask,
     verify_images,
@@ -52,6 +54,12 @@ def mnist_png() -> Path:
         return sorted(data_path("mnist_tiny").glob("train/7/*.png"))[0]
     except FileNotFoundError as err:
         pytest.skip(f"mnist_tiny not available: {err}")
+
+
+@pytest.fixture
+def pillow_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decode JPEGs with Pillow, as where simplejpeg is not installed."""
+    monkeypatch.setattr(image_module, "_simplejpeg", None)
 
 
 def pipeline(tfms: list, sample: list, kinds: tuple[str, ...], train: bool = False) -> list:
@@ -235,7 +243,21 @@ def test_masks_stay_aligned_on_camvid(camvid: Path):
         assert aligned < min(shifted), (tfm, aligned, shifted)  # off by 1 px fits worse
 
 
-def test_draft_points_follow_a_large_jpeg(tmp_path: Path):
+@pytest.mark.parametrize("decoder", ["turbo", "pillow"])
+def test_draft_points_follow_a_large_jpeg(tmp_path: Path, decoder: str, monkeypatch):
+    widths: list[int] = []
+    if decoder == "pillow":
+        monkeypatch.setattr(image_module, "_simplejpeg", None)
+    else:
+        simplejpeg = pytest.importorskip("simplejpeg")
+
+        class Spy:
+            def decode_jpeg(self, data: bytes, **kw):
+                pixels = simplejpeg.decode_jpeg(data, **kw)
+                widths.append(pixels.shape[1])
+                return pixels
+
+        monkeypatch.setattr(image_module, "_simplejpeg", Spy())
     array = np.zeros((600, 800, 3), np.uint8)
     centres = [(100.5, 80.5), (420.5, 300.5), (700.5, 520.5)]
     for x, y in centres:
@@ -244,7 +266,8 @@ def test_draft_points_follow_a_large_jpeg(tmp_path: Path):
     for tfm in (Resize((96, 128), method="squish"), Resize(96), RandomResizedCrop(96)):
         img = open_image(tmp_path / "big.jpg")
         out, points = tfm([img, np.array(centres)], (IMAGE, POINTS), train=False)
-        assert img.size[0] < 800  # decoded in draft mode
+        decoded_width = img.size[0] if decoder == "pillow" else widths[-1]
+        assert decoded_width < 800  # decoded at a reduced scale
         brightness = np.asarray(out.convert("L"), dtype=np.float64)
         for x, y in points:
             if not (4 <= x <= out.width - 4 and 4 <= y <= out.height - 4):
@@ -289,7 +312,7 @@ def test_center_crop_pixels_and_zero_padding(jpegs: list[Path]):
     assert torch.equal(bigger[:, 8:232, 8:232].permute(1, 2, 0), torch.from_numpy(source.copy()))
 
 
-def test_draft_mode_decodes_smaller_faster_and_alike(jpegs: list[Path]):
+def test_draft_mode_decodes_smaller_faster_and_alike(jpegs: list[Path], pillow_only: None):
     tfms = [Resize(64), ConvertMode()]
     img = open_image(jpegs[3])
     drafted = apply_item_tfms(tfms, [img, 0], IMAGE_LABEL, False)[0]
@@ -316,7 +339,12 @@ def test_draft_mode_decodes_smaller_faster_and_alike(jpegs: list[Path]):
     assert with_draft < without, (with_draft, without)
 
 
-def test_verify_images_and_bad_image_error(tmp_path: Path, jpegs: list[Path], mnist_png: Path):
+@pytest.mark.parametrize("decoder", ["turbo", "pillow"])
+def test_verify_images_and_bad_image_error(
+    tmp_path: Path, jpegs: list[Path], mnist_png: Path, decoder: str, monkeypatch
+):
+    if decoder == "pillow":
+        monkeypatch.setattr(image_module, "_simplejpeg", None)
     good = tmp_path / "good.png"
     shutil.copy(mnist_png, good)
     data = jpegs[4].read_bytes()
@@ -333,6 +361,37 @@ def test_verify_images_and_bad_image_error(tmp_path: Path, jpegs: list[Path], mn
         img = open_image(truncated)  # the header is fine: it opens
         with pytest.raises(BadImageError, match=r"truncated\.jpg.*verify_images"):
             pipeline(tfms, [img, 0], IMAGE_LABEL, train=True)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_turbo_decode_gives_pillows_pixels(jpegs: list[Path], mode: str, monkeypatch):
+    pytest.importorskip("simplejpeg")
+    cases = [
+        ([Resize(64)], False), ([Resize(150)], False), ([RandomResizedCrop(96)], True),
+        ([Resize(200, method="pad")], True), ([Resize(40, method="squish")], False), ([], False),
+    ]  # fmt: skip
+
+    def decode(turbo: bool) -> list[torch.Tensor]:
+        if not turbo:
+            monkeypatch.setattr(image_module, "_simplejpeg", None)
+        random.seed(0)
+        return [
+            pipeline(tfms, [open_image(file, mode), 0], IMAGE_LABEL, train)[0]
+            for file in jpegs[:25] for tfms, train in cases
+        ]  # fmt: skip
+
+    fast, slow = decode(True), decode(False)
+    assert len(fast) == len(slow) == 25 * len(cases)
+    for a, b in zip(fast, slow):
+        assert a.shape == b.shape and torch.equal(a, b)
+    assert {t.shape[0] for t in fast} == {1 if mode == "L" else 3}
+
+
+def test_draft_scale_is_pillows_choice(jpegs: list[Path]):
+    for request in [(10, 10), (28, 28), (29, 29), (56, 100), (112, 112), (113, 50), (300, 300)]:
+        img = open_image(jpegs[0])
+        img.draft("RGB", request)
+        assert img.size == tuple(-(-224 // draft_scale((224, 224), request)) for _ in "wh")
 
 
 def test_transform_argument_and_sample_errors():

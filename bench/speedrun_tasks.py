@@ -2,35 +2,53 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Callable
 
 import pandas as pd
-from torch import nn
 
 from bench.speedrun_clock import Recipe, StopAtTarget, Target, Task
 from mentor.core.paths import data_path
 from mentor.core.seed import set_seed
+from mentor.data.external import untar_data
 from mentor.data.splitters import RandomSplitter
 from mentor.train import Learner, accuracy
 
 Stopper = Callable[[Learner], StopAtTarget]
 
 
-def suggested(learn: Learner) -> float:
-    """The rate a user who trusts the defaults takes: `lr_find`'s valley."""
-    valley = learn.lr_find(show_plot=False).valley
-    if valley is None:
-        raise RuntimeError("lr_find suggested no valley; the sweep stopped too early")
-    return float(valley)
+def auto(*argv: str | Callable[[], str]) -> Recipe:
+    """`mentor train APP DATA` with nothing but the data: the learner its builders make
+    (batch size, model and image size from the data), the rate `--lr auto` takes, and its
+    fits (`--epochs` default), without the export and report that follow the training. The
+    run's seed is `--seed` (for adult and ml-100k it also draws the 20% validation split).
+    An argument may be a function giving it (a data set's path, found when the run starts)."""
+    from mentor.cli.parser import build_parser
+    from mentor.cli.train import auto_lr, fit_stages, make_learner
+    from mentor.train.fits import run_stage
+
+    def recipe(seed: int, stopper: Stopper) -> Learner:
+        words = [arg if isinstance(arg, str) else arg() for arg in argv]
+        args = build_parser().parse_args(["train", *words, "--seed", str(seed), "--quiet"])
+        learn = make_learner(args)
+        with contextlib.redirect_stdout(io.StringIO()):  # its "lr_find suggests" line
+            lr = auto_lr(args, learn)
+        stop = stopper(learn)
+        for stage in fit_stages(args, learn, lr, args.epochs):
+            run_stage(learn, stage, cbs=[stop])
+        return learn
+
+    return recipe
 
 
 ADULT_CATS = ["workclass", "education", "marital-status", "occupation", "relationship", "race"]
 ADULT_CONTS = ["age", "fnlwgt", "education-num"]
 
 
-def adult(bs: int, epochs: int, lr: float | None) -> Recipe:
+def adult(bs: int, epochs: int, lr: float) -> Recipe:
     """adult_sample, the course's columns and procs, 20% random validation (seed 42):
-    `tabular_learner` trained with one-cycle at `lr` (None: lr_find's valley)."""
+    `tabular_learner` trained with one-cycle at `lr`."""
     from mentor.tabular import (
         Categorify,
         FillMissing,
@@ -48,16 +66,15 @@ def adult(bs: int, epochs: int, lr: float | None) -> Recipe:
             bs=bs, device="cpu",
         )  # fmt: skip
         learn = tabular_learner(dls, metrics=accuracy)
-        rate = suggested(learn) if lr is None else lr
-        learn.fit_one_cycle(epochs, rate, cbs=[stopper(learn)])
+        learn.fit_one_cycle(epochs, lr, cbs=[stopper(learn)])
         return learn
 
     return recipe
 
 
-def ml100k(bs: int, epochs: int, lr: float | None, wd: float = 0.1) -> Recipe:
+def ml100k(bs: int, epochs: int, lr: float, wd: float = 0.1) -> Recipe:
     """ml-100k `u.data`, 20% random validation (seed 42): `collab_learner` with 40 factors
-    and y_range (0, 5.5), one-cycle at `lr` (None: lr_find's valley)."""
+    and y_range (0, 5.5), one-cycle at `lr`."""
     from mentor.collab import CollabDataLoaders, collab_learner
 
     def recipe(seed: int, stopper: Stopper) -> Learner:
@@ -68,45 +85,23 @@ def ml100k(bs: int, epochs: int, lr: float | None, wd: float = 0.1) -> Recipe:
         )  # fmt: skip
         dls = CollabDataLoaders.from_df(ratings, valid_pct=0.2, seed=42, bs=bs, device="cpu")
         learn = collab_learner(dls, n_factors=40, y_range=(0, 5.5))
-        rate = suggested(learn) if lr is None else lr
-        learn.fit_one_cycle(epochs, rate, wd=wd, cbs=[stopper(learn)])
+        learn.fit_one_cycle(epochs, lr, wd=wd, cbs=[stopper(learn)])
         return learn
 
     return recipe
 
 
-def mnist_cnn() -> nn.Sequential:
-    """A four-convolution CNN for 28 px digits: 16 channels at stride 2, 32 at stride 1 (14
-    px), 64 and 128 at stride 2, average pooling, a linear head."""
-    from mentor.vision.models.layers import ConvLayer
-
-    spec, layers, c_in = ((16, 2), (32, 1), (64, 2), (128, 2)), [], 1
-    for c_out, stride in spec:
-        layers.append(ConvLayer(c_in, c_out, stride=stride))
-        c_in = c_out
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, 2))
-
-
-def mnist(arch: str | None, bs: int, epochs: int, lr: float | None) -> Recipe:
+def mnist(bs: int, epochs: int, lr: float) -> Recipe:
     """mnist_sample's PNG files through `ImageDataLoaders.from_folder` (greyscale, 28 px):
-    `vision_learner(dls, arch)` with `fine_tune` (arch given), or `mnist_cnn` from scratch
-    with one-cycle (arch None); `lr` None: lr_find's valley."""
-    from mentor.data.external import untar_data
+    `small_cnn` in a plain `Learner` (`small_cnn`'s own linear head, no dropout), one-cycle."""
     from mentor.vision.data import ImageDataLoaders
-    from mentor.vision.learner import vision_learner
+    from mentor.vision.models import small_cnn
 
     def recipe(seed: int, stopper: Stopper) -> Learner:
         set_seed(seed)
         dls = ImageDataLoaders.from_folder(untar_data("mnist_sample"), img_mode="L", bs=bs)
-        if arch is None:
-            learn = Learner(dls, mnist_cnn(), metrics=accuracy)
-        else:
-            learn = vision_learner(dls, arch, metrics=accuracy)
-        rate = suggested(learn) if lr is None else lr
-        if arch is None:
-            learn.fit_one_cycle(epochs, rate, cbs=[stopper(learn)])
-        else:
-            learn.fine_tune(epochs, rate, cbs=[stopper(learn)])
+        learn = Learner(dls, small_cnn(n_out=2, c_in=1), metrics=accuracy)
+        learn.fit_one_cycle(epochs, lr, cbs=[stopper(learn)])
         return learn
 
     return recipe
@@ -165,19 +160,34 @@ def review_polarity(
 TASKS: dict[str, Task] = {
     "adult": Task(
         "adult_sample", Target("accuracy", 0.84), "11.1 s",
-        {"default": adult(64, 3, None), "best": adult(512, 5, 3e-2)},
+        {
+            "auto": auto("tabular", lambda: str(data_path("adult_sample") / "adult.csv"),
+                         "--target", "salary"),
+            "best": adult(512, 5, 3e-2),
+        },
     ),
     "ml100k": Task(
         "ml-100k", Target("valid_loss", 0.839, higher_is_better=False), "27.1 s",
-        {"default": ml100k(64, 5, None), "best": ml100k(1024, 5, 1e-2)},
+        {
+            "auto": auto("collab", lambda: str(data_path("ml-100k") / "u.data"), "--sep",
+                         "\\t", "--names", "user,item,rating,timestamp", "--no-header"),
+            "best": ml100k(1024, 5, 1e-2),
+        },
     ),
     "mnist": Task(
         "mnist_sample", Target("accuracy", 0.995), "41-55 s",
-        {"default": mnist("efficientnet_lite0", 64, 1, None), "best": mnist(None, 128, 3, 1e-2)},
+        {
+            "auto": auto("image", lambda: str(untar_data("mnist_sample"))),
+            "best": mnist(128, 3, 1e-2),
+        },
     ),
     "imagenette": Task(
         "imagenette_small", Target("accuracy", 0.97), "mentor today 102 s",
-        {"lesson1": imagenette(160, False), "best": imagenette(160, True)},
+        {
+            "auto": auto("image", lambda: str(untar_data("imagenette_small")), "--valid", "val"),
+            "lesson1": imagenette(160, False),
+            "best": imagenette(160, True),
+        },
     ),
     "text": Task(
         "review_polarity", Target("accuracy", 1.0, budget_s=120.0), "AWD-LSTM on imdb_sample: "

@@ -40,6 +40,22 @@ class SuggestedLRs(NamedTuple):
         named = {k: v for k, v in self._asdict().items() if k != "other" and v is not None}
         return {**named, **(self.other or {})}
 
+    def default(self, from_scratch: bool = False) -> float:
+        """The suggestion mentor's defaults take (`mentor train --lr auto`): the valley, or
+        for a model trained from scratch (`learn.from_scratch`) the slide.
+
+        A network with random weights learns during the sweep itself, so its loss already
+        falls at tiny rates, and the valley (halfway down the first descent) lands there,
+        an order of magnitude below the rates it trains well at. The slide is the fastest
+        rate still short of the minimum. A pretrained body or a table's embeddings show the
+        descent where the rate matters, and the valley's margin is the safer choice. Falls
+        back to the minimum's suggestion, then 1e-3, when the one asked for was not computed.
+        """
+        found = self.slide if from_scratch else self.valley
+        if found is None:
+            found = self.minimum if self.minimum is not None else 1e-3
+        return float(found)
+
 
 class LRFinder(Callback):
     """Raises the learning rate exponentially from `start_lr` to `end_lr` over `num_it`

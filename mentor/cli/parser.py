@@ -107,8 +107,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--bf16", action="store_true", help="train in bfloat16 mixed precision")
     g.add_argument(
-        "--workers", type=at_least(0), default=0, help="data-loading processes (default: 0)"
-    )
+        "--workers", type=at_least(0), default=None,
+        help="data-loading processes (default: one per core, none on a single core)",
+    )  # fmt: skip
     g.add_argument("--quiet", action="store_true", help="no progress table")
     g.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
 
@@ -118,14 +119,21 @@ def _image_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", metavar="FOLDER", help="images in <label>/ subfolders")
     p.add_argument("--valid", default="valid", help="validation folder name (valid)")
     p.add_argument("--train-folder", default="train", help="training folder name (train)")
-    p.add_argument("--arch", default="efficientnet_lite0", help="model (efficientnet_lite0)")
+    p.add_argument(
+        "--arch", default="auto",
+        help="model (default auto: small_cnn from scratch for images under 64 px, else "
+        "efficientnet_lite0 with its ImageNet weights)",
+    )  # fmt: skip
     p.add_argument(
         "--pretrained",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="start from ImageNet weights (default: yes)",
+        default=None,
+        help="start from ImageNet weights (default: when the model has them)",
     )
-    p.add_argument("--size", type=at_least(1), default=224, help="image size (default: 224)")
+    p.add_argument(
+        "--size", type=at_least(1), default=None,
+        help="image size (default: the images' own shorter side, at most 224)",
+    )  # fmt: skip
     p.add_argument(
         "--channels-last",
         action=argparse.BooleanOptionalAction,
@@ -225,7 +233,10 @@ def _data_options(p: argparse.ArgumentParser, app: str) -> None:
         help="fraction held out for validation at random (default: 0.2, or for "
         "images the --valid folder when it exists)",
     )
-    p.add_argument("--bs", type=at_least(1), default=64, help="batch size (default: 64)")
+    p.add_argument(
+        "--bs", type=at_least(1), default=None,
+        help="batch size (default: 64; tables and ratings: from the number of rows, 64 to 1024)",
+    )  # fmt: skip
     APP_OPTIONS[app](p)
     _common(p)
 

@@ -22,7 +22,7 @@ from mentor.core.device import is_main_process
 from mentor.core.dist import launched_world_size
 from mentor.core.seed import set_seed
 from mentor.train import Learner
-from mentor.train.fits import FitStage, fine_tune_stages
+from mentor.train.fits import FINE_TUNE_LR, FitStage, fine_tune_stages
 
 
 def _device(args: argparse.Namespace) -> str | None:
@@ -68,6 +68,7 @@ def image_learner(args: argparse.Namespace) -> Learner:
     """`vision_learner` on the folder's images (labels from parent folders)."""
     from mentor.train import accuracy
     from mentor.vision import ImageDataLoaders, Resize, aug_transforms, vision_learner
+    from mentor.vision.models import SMALL_IMAGE
 
     folder = _existing(args.data, "image folder")
     if not folder.is_dir():
@@ -77,18 +78,54 @@ def image_learner(args: argparse.Namespace) -> Learner:
         split = {"train": args.train_folder, "valid": args.valid}
     elif args.valid_pct is None:
         split["valid_pct"] = 0.2
+    sizes = sample_sizes(folder)
+    args.size = args.size or min(
+        MAX_AUTO_SIZE, sorted(min(size) for size in sizes)[len(sizes) // 2]
+    )
+    # images that all share one size already at --size need no crop: squishing them is a
+    # no-op, and deterministic, so their decoded pixels can be kept (mentor.data.cache)
+    uniform = len(set(sizes)) == 1 and min(sizes[0]) == args.size
+    # photos get aug_transforms; small images (which get a small CNN trained from scratch for
+    # a few epochs) none: a rotation or warp at under 64 px resamples away strokes a pixel or
+    # two wide, and a short fit spends its epochs on the augmented images
+    augment = args.size >= SMALL_IMAGE
     dls = ImageDataLoaders.from_folder(
         folder,
         **split,
-        item_tfms=Resize(args.size),
-        batch_tfms=aug_transforms(size=args.size),
-        bs=args.bs,
+        item_tfms=Resize(args.size, method="squish" if uniform else "crop"),
+        batch_tfms=aug_transforms(size=args.size) if augment else None,
+        bs=args.bs or 64,
         num_workers=args.workers,
         device=_device(args),
     )
     if len(dls.train_ds) == 0:
         raise CLIError(f"no images found under {args.data!r}; expected <label>/ subfolders")
-    return vision_learner(dls, args.arch, pretrained=args.pretrained, metrics=accuracy)
+    arch = None if args.arch == "auto" else args.arch
+    # a pretrained body's frozen epoch trains the head on its cached features (a no-op for a
+    # model trained from scratch, which is never frozen)
+    return vision_learner(dls, arch, pretrained=args.pretrained, metrics=accuracy, precompute=True)
+
+
+MAX_AUTO_SIZE = 224  # ImageNet weights' own resolution: larger costs time for little gain
+SIZE_SAMPLE = 20  # images whose sizes decide --size auto
+
+
+def sample_sizes(folder: Path) -> list[tuple[int, int]]:
+    """(width, height) of the first `SIZE_SAMPLE` images (sorted paths) that open: what
+    `--size auto` reads (their median shorter side, at most `MAX_AUTO_SIZE`, so small images
+    stay small instead of being blown up)."""
+    from mentor.data.items import get_image_files
+
+    files = sorted(get_image_files(folder))[:SIZE_SAMPLE]
+    if not files:
+        raise CLIError(f"no images found under {str(folder)!r}; expected <label>/ subfolders")
+    sizes = []
+    for file in files:
+        with contextlib.suppress(OSError), Image.open(file) as img:
+            sizes.append(img.size)
+    if not sizes:
+        raise CLIError(f"none of the first images under {str(folder)!r} opens; run verify_images")
+    return sizes
 
 
 @dataclass(frozen=True)
@@ -131,7 +168,7 @@ def segment_learner(args: argparse.Namespace) -> Learner:
     size = (max(8, round(height * scale / 8) * 8), max(8, round(width * scale / 8) * 8))
     dls = SegmentationDataLoaders.from_label_func(
         folder, files, mask_of, codes=codes, valid_pct=_valid_pct(args), seed=args.seed,
-        item_tfms=Resize(size), batch_tfms=aug_transforms(), bs=args.bs,
+        item_tfms=Resize(size), batch_tfms=aug_transforms(), bs=args.bs or 64,
         num_workers=args.workers, device=_device(args),
     )  # fmt: skip
     void = codes.index(args.void) if args.void in codes else None
@@ -214,7 +251,7 @@ def text_learner_from(args: argparse.Namespace) -> Learner:
     from mentor.train import accuracy
 
     source = _existing(args.data, "text CSV or folder")
-    common = {"bs": args.bs, "device": _device(args), "seed": args.seed}
+    common = {"bs": args.bs or 64, "device": _device(args), "seed": args.seed}
     if source.is_dir():
         dls = TextDataLoaders.from_folder(source, valid_pct=args.valid_pct, **common)
     else:
@@ -253,8 +290,9 @@ def make_learner(args: argparse.Namespace) -> Learner:
     return learn
 
 
-def _suggested(learn: Learner, plot: str | None = None) -> float:
-    """Run lr_find, print its suggestions, optionally save the plot; return the valley.
+def suggested_lr(learn: Learner, plot: str | None = None) -> float:
+    """Run lr_find, print its suggestions, optionally save the plot; return the one the
+    defaults take (`SuggestedLRs.default`: the valley, the slide for a model from scratch).
 
     Collaborative filtering sweeps a whole epoch: each embedding row is seen rarely, and in
     100 batches the loss stays flat until it diverges (on ml-100k the valley of a 100-batch
@@ -271,7 +309,19 @@ def _suggested(learn: Learner, plot: str | None = None) -> float:
         fig.savefig(plot)
         plt.close(fig)
         print(f"lr_find plot written to {plot}")
-    return float(found.valley if found.valley is not None else found.as_dict().get("minimum", 1e-3))
+    return found.default(learn.from_scratch)
+
+
+def transfers(args: argparse.Namespace, learn: Learner) -> bool:
+    """Whether the run fine-tunes a pretrained image model (`fine_tune`'s two fits)."""
+    return args.app in ("image", "segment") and not learn.from_scratch
+
+
+def auto_lr(args: argparse.Namespace, learn: Learner) -> float:
+    """`--lr auto`: `fine_tune`'s default rate (2e-3, fastai's) for a pretrained image model,
+    whose ImageNet features make one rate hold across data sets, while the sweep would cost
+    100 batches (three epochs of a 2,000-image set); else lr_find's suggestion."""
+    return FINE_TUNE_LR if transfers(args, learn) else suggested_lr(learn)
 
 
 def _lr(text: str) -> float | None:
@@ -304,16 +354,17 @@ def train_command(args: argparse.Namespace) -> int:
     parallel = learn.distrib_ctx() if launched_world_size() > 1 else contextlib.nullcontext()
     with parallel:
         sweep_start = time.perf_counter()
+        swept = lr is None and not transfers(args, learn)
         if run is None:
-            run = TrainingRun.start(args, lr if lr is not None else _suggested(learn))
-        sweep = time.perf_counter() - sweep_start if lr is None else None
+            run = TrainingRun.start(args, lr if lr is not None else auto_lr(args, learn))
+        sweep = time.perf_counter() - sweep_start if swept else None
         epochs = (
             args.epochs if budget is None else budget.epochs(learn, batch_seconds(learn, sweep))
         )
         limit = TimeLimit(budget) if budget is not None else None
         _say(f"training {epochs} epoch(s) with lr {run.lr:.2e}")
         cbs = [limit] if limit is not None else []
-        run.fit(learn, _stages(args, run.lr, epochs), resume=args.resume, cbs=cbs)
+        run.fit(learn, fit_stages(args, learn, run.lr, epochs), resume=args.resume, cbs=cbs)
         last = learn.recorder.values[-1] if learn.recorder.values else {}
         values = {k: v for k, v in last.items() if k not in ("epoch", "time")}
         if values:
@@ -346,10 +397,10 @@ def _say(text: str) -> None:
         print(text)
 
 
-def _stages(args: argparse.Namespace, lr: float, epochs: int) -> list[FitStage]:
+def fit_stages(args: argparse.Namespace, learn: Learner, lr: float, epochs: int) -> list[FitStage]:
     """`fine_tune`'s two fits for a pretrained image model (with a time budget, its frozen
     epoch is one of the `epochs`), else one one-cycle fit of `epochs`."""
-    if args.app in ("image", "segment") and args.pretrained:
+    if transfers(args, learn):
         unfrozen = epochs - 1 if args.time_budget is not None else epochs
         return fine_tune_stages(unfrozen, base_lr=lr)
     return [FitStage(None, epochs, lr)]
@@ -358,5 +409,5 @@ def _stages(args: argparse.Namespace, lr: float, epochs: int) -> list[FitStage]:
 def lr_find_command(args: argparse.Namespace) -> int:
     """`mentor lr-find APP DATA ...`: print the suggestions and write the plot."""
     learn = make_learner(args)
-    _suggested(learn, args.plot)
+    suggested_lr(learn, args.plot)
     return 0

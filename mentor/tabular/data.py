@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from mentor.core.device import default_device
-from mentor.data.loaders import DataLoaders, TensorLoader
+from mentor.data.loaders import DataLoaders, TensorLoader, rows_batch_size
 from mentor.tabular.encoder import TabularEncoder
 from mentor.tabular.preprocess import (
     Categorify,
@@ -319,7 +319,7 @@ class TabularDataLoaders(DataLoaders):
         y_block: Any = None,
         splitter: Any = None,
         valid_idx: Sequence[int] | None = None,
-        bs: int = 64,
+        bs: int | None = None,
         valid_bs: int | None = None,
         shuffle: bool = True,
         device: torch.device | str | None = None,
@@ -336,7 +336,9 @@ class TabularDataLoaders(DataLoaders):
                 category, unless `log_y`).
             splitter: a splitter called on `df` (e.g. `RandomSplitter(0.2, seed=42)`), or
                 valid_idx: positions of the validation rows. Neither: no validation set.
-            bs: training batch size (64); valid_bs: validation batch size (2 * bs).
+            bs: training batch size (default: from the number of training rows, 64 to 1024;
+                see `mentor.data.loaders.rows_batch_size`); valid_bs: validation batch size
+                (2 * bs).
             shuffle: shuffle training batches (True). device: default CUDA when available.
             log_y: regress on log(target); `predict` decodes with exp.
 
@@ -354,6 +356,7 @@ class TabularDataLoaders(DataLoaders):
         target.setup(train_df)
         train = TabularData(pre.setup(train_df), target.encode(train_df))
         valid = TabularData(pre.transform(valid_df), target.encode(valid_df)) if valid_idx else None
+        bs = rows_batch_size(len(train_idx)) if bs is None else bs
         return cls(train, valid, pre, target, bs, valid_bs, shuffle, device)
 
     @classmethod

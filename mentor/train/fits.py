@@ -154,6 +154,11 @@ def fit_flat_cos(
     learn.fit(n_epoch, lrs, wd, [ParamScheduler(scheds), *(cbs or ())], **fit_kw)
 
 
+FINE_TUNE_LR = 2e-3
+"""`fine_tune`'s default base rate (fastai's): pretrained ImageNet features make one rate hold
+across data sets."""
+
+
 @dataclass
 class FitStage:
     """One one-cycle fit of a recipe of several (`fine_tune` is two).
@@ -173,7 +178,7 @@ class FitStage:
 
 def fine_tune_stages(
     epochs: int,
-    base_lr: float = 2e-3,
+    base_lr: float = FINE_TUNE_LR,
     freeze_epochs: int = 1,
     lr_mult: float = 100,
     pct_start: float = 0.3,
@@ -202,7 +207,7 @@ def run_stage(learn: Learner, stage: FitStage, **fit_kw: Any) -> None:
 def fine_tune(
     learn: Learner,
     epochs: int,
-    base_lr: float = 2e-3,
+    base_lr: float = FINE_TUNE_LR,
     freeze_epochs: int = 1,
     lr_mult: float = 100,
     pct_start: float = 0.3,
@@ -212,6 +217,10 @@ def fine_tune(
     """Transfer learning in two steps: train the head with the body frozen for
     `freeze_epochs`, then unfreeze and train everything for `epochs` with discriminative
     learning rates from `base_lr / 2 / lr_mult` (first group) to `base_lr / 2` (head).
+
+    A learner with nothing pretrained (`learn.from_scratch`, as `vision_learner` sets for
+    `pretrained=False`) has no features worth freezing: it trains the whole model in one
+    one-cycle fit of `freeze_epochs + epochs` at `base_lr`.
 
     With `checkpoint_every`, both fits write to one checkpoint that records its stage;
     `resume_from` continues from it in the stage it was written in (a checkpoint of the
@@ -230,7 +239,10 @@ def fine_tune(
     state = load_checkpoint(file) if file is not None else None
     first = int(state.get("stage", 0)) if state is not None else 0
     target = file or learn.path / learn.model_dir / CHECKPOINT_NAME
-    stages = fine_tune_stages(epochs, base_lr, freeze_epochs, lr_mult, pct_start, div)
+    if learn.from_scratch:
+        stages = [FitStage(False, freeze_epochs + epochs, base_lr)]
+    else:
+        stages = fine_tune_stages(epochs, base_lr, freeze_epochs, lr_mult, pct_start, div)
     for number, stage in enumerate(stages):
         if number < first:  # the checkpoint holds what this fit trained
             continue

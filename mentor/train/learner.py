@@ -108,6 +108,9 @@ class Learner:
         self.path, self.model_dir = Path(path), model_dir
         self.layer_groups: list[list[nn.Parameter]] = []
         self.model_spec: dict[str, Any] | None = None
+        # no pretrained part to keep (e.g. `vision_learner(..., pretrained=False)`): `fine_tune`
+        # trains the whole model in one one-cycle fit instead of freezing a random body
+        self.from_scratch = False
         self.opt: torch.optim.Optimizer = self.create_opt()
         self.scaler = torch.amp.GradScaler("cuda", enabled=False)
         self.autocast: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()

@@ -30,7 +30,7 @@ from mentor.train.report_plots import figure_html, table_html
 from mentor.vision.blocks import MaskBlock
 from mentor.vision.feature_loss import UsesStats, normalize_stats
 from mentor.vision.interpret import grad_cam
-from mentor.vision.models import MODEL_META
+from mentor.vision.models import MODEL_META, SMALL_IMAGE
 from mentor.vision.models.head import build_vision_model, model_name
 from mentor.vision.models.resnet import ModelMeta
 from mentor.vision.models.unet import unet_model, unet_splitter
@@ -75,14 +75,26 @@ def body_split_index(name: str, body: nn.Module) -> int:
     return n_children // 2
 
 
-def input_channels(dls: DataLoaders) -> int:
-    """The channels of the images in the first training batch (`[B, C, H, W]`)."""
+def first_images(dls: DataLoaders) -> Tensor:
+    """The images of the first training batch (`[B, C, H, W]`)."""
     batch = dls.one_batch()
     x = batch[0] if isinstance(batch, tuple | list) else batch
     if not isinstance(x, Tensor) or x.ndim != 4:
         shape = getattr(x, "shape", type(x).__name__)
         raise ValueError(f"vision_learner needs image batches [B, C, H, W]; got inputs {shape}")
-    return int(x.shape[1])
+    return x
+
+
+def input_channels(dls: DataLoaders) -> int:
+    """The channels of the images in the first training batch (`[B, C, H, W]`)."""
+    return int(first_images(dls).shape[1])
+
+
+def default_arch(images: Tensor) -> str:
+    """The architecture `vision_learner` picks for a batch of images: `small_cnn` from scratch
+    when their shorter side is under `SMALL_IMAGE` (64) pixels, else EfficientNet-Lite0 with
+    its ImageNet weights (the fastest of the pretrained bodies on a CPU)."""
+    return "small_cnn" if min(images.shape[-2:]) < SMALL_IMAGE else "efficientnet_lite0"
 
 
 def add_normalize(dls: DataLoaders, meta: ModelMeta, c_in: int) -> None:
@@ -171,8 +183,8 @@ class VisionLearner(Learner):
 
 def vision_learner(
     dls: DataLoaders,
-    arch: str | Callable[..., nn.Module],
-    pretrained: bool = True,
+    arch: str | Callable[..., nn.Module] | None = None,
+    pretrained: bool | None = None,
     n_out: int | None = None,
     loss_func: Callable[..., Tensor] | None = None,
     metrics: Sequence[Any] | Any = None,
@@ -191,8 +203,12 @@ def vision_learner(
     Args:
         dls: the data (images `[B, C, H, W]`; any number of channels, the stem adapts).
         arch: a registered architecture name ('resnet34', 'efficientnet_lite0', ...) or
-            its factory. pretrained: load its weights, normalize the data as they expect
-            and freeze the body (True). weights: a weight file instead of the default.
+            its factory; None picks from the images (`default_arch`): `small_cnn` for images
+            under 64 px, else 'efficientnet_lite0'.
+        pretrained: load its weights, normalize the data as they expect and freeze the body
+            (default: when the architecture has published weights; `small_cnn` has none, so
+            it trains from scratch and `fine_tune` trains it whole).
+        weights: a weight file instead of the default.
         n_out: outputs (default `dls.c`). loss_func: default from the data.
         metrics: as for `Learner`. normalize: add the pretrained `Normalize` (True).
         ps, lin_ftrs, concat_pool, y_range: the head, see `create_head`.
@@ -210,8 +226,12 @@ def vision_learner(
         >>> learn = vision_learner(dls, "resnet34", metrics=error_rate)
         >>> learn.fine_tune(1)
     """
+    images = first_images(dls)
+    if arch is None:
+        arch = default_arch(images)
     name = model_name(arch)
     meta = MODEL_META[name]
+    pretrained = meta.has_weights if pretrained is None else pretrained
     target = dls.target_block
     if isinstance(target, MaskBlock):
         raise ValueError(
@@ -225,7 +245,7 @@ def vision_learner(
             "vision_learner cannot tell how many outputs the model needs: the data has no "
             "`c` (number of classes); pass n_out=..."
         )
-    c_in = input_channels(dls)
+    c_in = int(images.shape[1])
     known_rows = None
     if known_classes is not None:
         if not pretrained:
@@ -261,6 +281,8 @@ def vision_learner(
         learn.model_spec = {"factory": spec_name(build_vision_model), "kwargs": spec}
     if pretrained:
         learn.freeze()
+    else:
+        learn.from_scratch = True
     return learn
 
 
@@ -409,6 +431,8 @@ def unet_learner(
     learn.model_spec = {"factory": spec_name(unet_model), "kwargs": spec}
     if pretrained:
         learn.freeze()
+    else:
+        learn.from_scratch = True
     return learn
 
 

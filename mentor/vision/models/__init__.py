@@ -30,6 +30,7 @@ from mentor.vision.models.resnet import (
     resnet152,
     resnext50_32x4d,
 )
+from mentor.vision.models.small import SMALL_IMAGE, small_cnn
 from mentor.vision.models.unet import DynamicUnet, unet_model, unet_splitter
 from mentor.vision.models.xresnet import XResNet, xresnet18, xresnet34, xresnet50
 
@@ -82,6 +83,8 @@ __all__ = [
     "resnet152",
     "resnext50_32x4d",
     "simple_cnn",
+    "small_cnn",
+    "SMALL_IMAGE",
     "unet_model",
     "unet_splitter",
     "xresnet18",

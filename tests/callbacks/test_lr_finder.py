@@ -256,3 +256,11 @@ def test_a_flat_then_rising_sweep_suggests_a_tenth_of_where_the_loss_rises() -> 
         assert suggest(lrs, losses) == pytest.approx(edge / 10), suggest.__name__
     descending = np.linspace(2.0, 0.5, 80)  # a real descent keeps the usual rules
     assert valley(lrs, descending) >= lrs[40]  # halfway down
+
+
+def test_the_default_suggestion_is_the_valley_or_from_scratch_the_slide() -> None:
+    found = SuggestedLRs(valley=1e-3, minimum=2e-2, steep=5e-4, slide=3e-2)
+    assert found.default() == 1e-3
+    assert found.default(from_scratch=True) == 3e-2
+    assert SuggestedLRs(minimum=4e-3).default() == 4e-3  # only what was asked for
+    assert SuggestedLRs().default(from_scratch=True) == 1e-3

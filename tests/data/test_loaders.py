@@ -164,3 +164,14 @@ def test_from_dsets_takes_a_sampler_for_the_training_set_only() -> None:
     assert train_y.tolist() == [0, 1, 2, 3, 4]  # the sampler's indices 0..4, not shuffled
     valid_y = torch.cat([yb for _, yb in dls.valid])
     assert valid_y.tolist() == [0, 1, 2, 3]
+
+
+def test_rows_batch_size_keeps_about_64_steps_an_epoch_between_64_and_1024() -> None:
+    from mentor.data.loaders import rows_batch_size
+
+    assert [rows_batch_size(n) for n in (0, 500, 3_000, 26_000, 80_000, 10**7)] == [
+        64, 64, 64, 512, 1024, 1024,
+    ]  # fmt: skip
+    for n in (8_192, 20_000, 40_000):
+        bs = rows_batch_size(n)
+        assert bs & (bs - 1) == 0 and 45 <= n / bs <= 91  # within sqrt(2) of 64 steps

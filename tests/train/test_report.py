@@ -52,9 +52,9 @@ def test_vision_report_has_every_section_and_counts_both_fits(
     dls = ImageDataLoaders.from_folder(
         folder, item_tfms=Resize(24, method="squish"), bs=4, num_workers=0, device="cpu"
     )
-    learn = _trained(
-        vision_learner(dls, "resnet18", pretrained=False, lin_ftrs=(8,), metrics=accuracy), True
-    )
+    learn = vision_learner(dls, "resnet18", pretrained=False, lin_ftrs=(8,), metrics=accuracy)
+    learn.from_scratch = False  # fine_tune's two fits (frozen, then not), without the weights
+    learn = _trained(learn, True)
     model = learn.export(tmp_path / "digits")
     page = learn.report(tmp_path / "run", export_path=model).read_text()
     assert (tmp_path / "run" / "report.html").exists()

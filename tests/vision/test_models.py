@@ -202,3 +202,16 @@ def test_simple_cnn_trains_a_step() -> None:
     assert losses[-1] < losses[0]
     with pytest.raises(ValueError, match="at least 2"):
         models.simple_cnn((3,))
+
+
+def test_small_cnn_shapes_and_cut() -> None:
+    from mentor.vision.models import MODEL_META, small_cnn
+
+    model = small_cnn(n_out=3, c_in=1)
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 3)
+    assert model(torch.zeros(2, 1, 64, 48)).shape == (2, 3)
+    meta = MODEL_META["small_cnn"]
+    body = torch.nn.Sequential(*list(model.children())[: meta.cut])
+    assert body(torch.zeros(1, 1, 28, 28)).shape == (1, meta.n_features, 4, 4)
+    assert not meta.has_weights
+    assert sum(p.numel() for p in model.parameters()) < 120_000

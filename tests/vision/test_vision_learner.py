@@ -233,3 +233,29 @@ def test_a_channels_last_model_exports_and_loads(mnist_tiny: Path, tmp_path: Pat
     if importlib.util.find_spec("onnx") is not None:
         onnx = learn.export_onnx(tmp_path / "last.onnx")
         assert onnx.max_abs_diff is None or onnx.max_abs_diff < 1e-4
+
+
+def test_the_default_arch_is_a_small_cnn_from_scratch_for_small_images(mnist_tiny: Path) -> None:
+    set_seed(0)
+    dls = ImageDataLoaders.from_folder(mnist_tiny, bs=32, num_workers=0, device="cpu")
+    learn = vision_learner(dls, metrics=[accuracy])  # 28 px digits
+    assert learn.model_spec is not None and learn.model_spec["kwargs"]["arch"] == "small_cnn"
+    assert learn.from_scratch and all(p.requires_grad for p in learn.model.parameters())
+    assert not any(isinstance(t, Normalize) for t in dls.block.batch_tfms)  # no weights' stats
+    learn.progress.show = False
+    learn.fine_tune(2, 1e-2)  # from scratch: one one-cycle fit of 1 + 2 epochs, unfrozen
+    assert len(learn.recorder.fits) == 1 and len(learn.recorder.values) == 3
+    acc = learn.recorder.values[-1]["accuracy"]
+    assert acc > 0.9, f"validation accuracy {acc:.3f} <= 0.9"
+
+
+def test_photos_get_pretrained_efficientnet_and_a_weightless_arch_refuses_pretrained(
+    mnist_tiny: Path,
+) -> None:
+    from mentor.vision.learner import default_arch
+
+    assert default_arch(torch.zeros(2, 3, 64, 80)) == "efficientnet_lite0"
+    assert default_arch(torch.zeros(2, 3, 63, 200)) == "small_cnn"
+    dls = ImageDataLoaders.from_folder(mnist_tiny, bs=8, num_workers=0, device="cpu")
+    with pytest.raises(ValueError, match="small_cnn has no published weights"):
+        vision_learner(dls, "small_cnn", pretrained=True)

@@ -7,15 +7,18 @@ training all count. Every recipe runs 3 times with seeds 0, 1, 2; the medians ar
 beside fastai 2.8.12's time for the same target, measured on this kind of machine with its
 default recipes (the issue's figures).
 
-Recipes: `default` is what a user gets from the Python defaults (the learner's defaults, the
-rate from `lr_find`'s valley, one-cycle); `best` is the hand-chosen recipe where it differs.
-A task the recipe does not reach within its epochs reports the last epoch's metric, marked
-MISS.
+Recipes: `auto` is `mentor train APP DATA` with nothing but the data (the learner its
+builders make, the rate `--lr auto` takes, its fits; see `bench.speedrun_tasks.auto`): the
+automatic recipe, whose choices come from the data by rules (batch size from a table's rows,
+model, image size and augmentation from the images, lr_find's valley, or its slide for a model
+from scratch, or fine_tune's rate for a pretrained one). `best` is the hand-chosen recipe
+(`lesson1`: the course's lesson-1 recipe). A task the recipe does not reach within its epochs
+reports the last epoch's metric, marked MISS.
 
 The clock is `bench/speedrun_clock.py`; the tasks are in `bench/speedrun_tasks.py`:
 adult_sample, ml-100k, mnist_sample, imagenette_small, and review_polarity from scratch,
-which reports the best accuracy within 120 s. The defaults that would derive these recipes
-from the data come next (issue 27).
+which reports the best accuracy within 120 s. `bench.speedrun_heldout` runs the automatic
+recipes on data sets kept aside from these.
 
 Run: `python -m bench.speedrun` (all tasks, 3 seeds), `--tasks adult,ml100k`, `--runs 1`.
 """

@@ -31,8 +31,8 @@ def auto(*argv: str | Callable[[], str]) -> Recipe:
     def recipe(seed: int, stopper: Stopper) -> Learner:
         words = [arg if isinstance(arg, str) else arg() for arg in argv]
         args = build_parser().parse_args(["train", *words, "--seed", str(seed), "--quiet"])
-        learn = make_learner(args)
-        with contextlib.redirect_stdout(io.StringIO()):  # its "lr_find suggests" line
+        with contextlib.redirect_stdout(io.StringIO()):  # what it chose, lr_find's suggestions
+            learn = make_learner(args)
             lr = auto_lr(args, learn)
         stop = stopper(learn)
         for stage in fit_stages(args, learn, lr, args.epochs):

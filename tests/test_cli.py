@@ -126,6 +126,19 @@ def test_train_text_from_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert capsys.readouterr().out.splitlines()[-1].split("\t")[1] in ("pos", "neg")
 
 
+def test_train_text_from_a_folder_of_label_folders_splits_20_percent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    words = {"pos": "good great fine nice", "neg": "bad awful poor sad"}
+    for label, text in words.items():
+        (tmp_path / "reviews" / label).mkdir(parents=True)
+        for i in range(20):
+            (tmp_path / "reviews" / label / f"{i}.txt").write_text(f"this is {text} {text}")
+    args = ["train", "text", str(tmp_path / "reviews"), "--bs", "8", "--lr", "1e-3"]
+    assert main([*args, *FAST, "--out", str(tmp_path / "folder.mentor")]) == 0
+    assert (tmp_path / "folder.mentor").is_file()
+
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [

@@ -41,9 +41,14 @@ examples:
   mentor train collab ratings.csv --user-col user --item-col movie --rating-col rating
   mentor train text imdb/texts.csv --text-col text --label-col label --epochs 2
 
-With --lr auto (the default) the learning-rate finder runs first and its `valley`
-suggestion is used. Pretrained image models are trained with fine_tune, everything
-else with fit_one_cycle. The trained model is exported to --out, and report.html
+Given only the data, the recipe comes from it: a table's batch size from its number
+of rows (64 to 1024); for images, the size is their own shorter side (at most 224),
+and images under 64 px get small_cnn from scratch without augmentation, larger ones
+efficientnet_lite0 from its ImageNet weights with aug_transforms. With --lr auto
+(the default) a pretrained image model takes fine_tune's rate (2e-3) and everything
+else runs the learning-rate finder first: its `slide` for a model from scratch, its
+`valley` otherwise. Pretrained image models are trained with fine_tune (the frozen
+epoch on precomputed features), everything else with fit_one_cycle. The trained model is exported to --out, and report.html
 (data, lr_find plot, loss and metric curves, schedules, epoch table, confusion matrix
 and top losses) is written beside it, or to --report. Every epoch is checkpointed:
 after an interruption, the same command with --resume continues where it stopped."""
@@ -235,7 +240,7 @@ def _data_options(p: argparse.ArgumentParser, app: str) -> None:
     )
     p.add_argument(
         "--bs", type=at_least(1), default=None,
-        help="batch size (default: 64; tables and ratings: from the number of rows, 64 to 1024)",
+        help="batch size (default: 64; for a table, from its number of rows, 64 to 1024)",
     )  # fmt: skip
     APP_OPTIONS[app](p)
     _common(p)

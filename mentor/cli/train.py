@@ -260,7 +260,11 @@ def text_learner_from(args: argparse.Namespace) -> Learner:
     source = _existing(args.data, "text CSV or folder")
     common = {"bs": args.bs or 64, "device": _device(args), "seed": args.seed}
     if source.is_dir():
-        dls = TextDataLoaders.from_folder(source, valid_pct=args.valid_pct, **common)
+        # train/ and valid/ folders when there are, else a random 20% (as for images)
+        pct = args.valid_pct
+        if pct is None and not ((source / "train").is_dir() and (source / "valid").is_dir()):
+            pct = 0.2
+        dls = TextDataLoaders.from_folder(source, valid_pct=pct, **common)
     else:
         df = _read_csv(args.data)
         dls = TextDataLoaders.from_df(

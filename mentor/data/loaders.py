@@ -21,8 +21,8 @@ ROW_STEPS = 64  # training steps an epoch keeps when `rows_batch_size` grows the
 
 
 def rows_batch_size(n_train: int, low: int = 64, high: int = 1024) -> int:
-    """The default batch size for `n_train` cheap items (table rows, ratings): the power of
-    two nearest `n_train / 64` in log scale, kept between `low` and `high`.
+    """The default batch size for `n_train` cheap items (a table's rows): the power of two
+    nearest `n_train / 64` in log scale, kept between `low` and `high`.
 
     A row costs microseconds of compute, so a step's fixed cost (the optimizer update over
     every parameter, the loop's Python) dominates small batches: growing the batch is nearly

@@ -197,11 +197,3 @@ def test_test_dl_missing_column_and_bad_rows_are_named() -> None:
         dls.test_dl(pd.DataFrame({"userId": [3]}))
     with pytest.raises(TypeError, match="dict, a Series or a DataFrame"):
         dls.test_dl([(3, "m1")])
-
-
-def test_the_default_batch_size_grows_with_the_training_ratings() -> None:
-    small = CollabDataLoaders.from_df(ratings(200), seed=0, device="cpu")
-    assert small.bs == 64
-    large = CollabDataLoaders.from_df(ratings(40_000), valid_pct=0.2, seed=0, device="cpu")
-    assert large.bs == 512 and large.valid_bs == 1024  # 32,000 ratings: about 64 steps
-    assert len(large.train) == 32_000 // 512 + 1

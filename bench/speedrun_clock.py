@@ -117,6 +117,8 @@ def report(task: Task, recipe: str, runs: list[Run]) -> str:
     metric = statistics.median(r.metric for r in runs)
     epochs = "/".join(str(r.epochs) for r in runs)
     head = f"{task.name:<16} {recipe:<8}"
+    if task.target.budget_s is not None and not any(r.epochs for r in runs):
+        return f"{head} no epoch ended within {task.target.budget_s:g} s  fastai {task.fastai}"
     if task.target.budget_s is not None:
         return (
             f"{head} best {task.target.metric} within {task.target.budget_s:g} s: {metric:.4f}  "

@@ -82,9 +82,10 @@ def checks(folder: Path) -> list[tuple[str, str, Target, list[str]]]:
     digits = str(digits_folder(folder))
     ratings = str(data_path("movie_lens_sample") / "ratings.csv")
     loss, acc = Target("valid_loss", -NEVER, higher_is_better=False), Target("accuracy", NEVER)
+    count = ["--target", "count", "--regression"]
     return [
-        ("bike_sharing", "auto (bs 256)", loss, ["tabular", bike, "--target", "count", "--regression"]),
-        ("bike_sharing", "bs 64", loss, ["tabular", bike, "--target", "count", "--regression", "--bs", "64"]),
+        ("bike_sharing", "auto (bs 256)", loss, ["tabular", bike, *count]),
+        ("bike_sharing", "bs 64", loss, ["tabular", bike, *count, "--bs", "64"]),
         ("breast_cancer", "auto (bs 64)", acc, ["tabular", cancer, "--target", "diagnosis"]),
         ("movie_lens_sample", "auto (bs 64)", loss, ["collab", ratings]),
         ("digits 8 px", "auto (small_cnn)", acc, ["image", digits]),

@@ -278,6 +278,33 @@ def test_resume_of_a_fine_tune_interrupted_in_its_second_fit(
     assert all(torch.equal(expected[k], got[k]) for k in expected)
 
 
+def test_resume_of_an_automatic_image_recipe(
+    mnist_tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tiny_folder(mnist_tiny, tmp_path / "digits", 12, 4)
+    args = [
+        "train",
+        "image",
+        str(folder),
+        "--bs",
+        "8",
+        "--lr",
+        "1e-2",
+        "--seed",
+        "0",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--epochs",
+        "2",
+    ]  # fmt: skip (size and model auto)
+    straight, resumed = tmp_path / "a" / "m.mentor", tmp_path / "b" / "m.mentor"
+    assert main([*args, "--out", str(straight)]) == 0
+    _interrupted_then_resumed(args, resumed, fit=1, n=1, monkeypatch=monkeypatch)
+    expected, got = _weights(straight), _weights(resumed)
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
+
+
 def test_resume_refuses_changed_options_and_missing_runs(
     table_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -48,10 +48,11 @@ efficientnet_lite0 from its ImageNet weights with aug_transforms. With --lr auto
 (the default) a pretrained image model takes fine_tune's rate (2e-3) and everything
 else runs the learning-rate finder first: its `slide` for a model from scratch, its
 `valley` otherwise. Pretrained image models are trained with fine_tune (the frozen
-epoch on precomputed features), everything else with fit_one_cycle. The trained model is exported to --out, and report.html
-(data, lr_find plot, loss and metric curves, schedules, epoch table, confusion matrix
-and top losses) is written beside it, or to --report. Every epoch is checkpointed:
-after an interruption, the same command with --resume continues where it stopped."""
+epoch on precomputed features), everything else with fit_one_cycle. The trained model
+is exported to --out, and report.html (data, lr_find plot, loss and metric curves,
+schedules, epoch table, confusion matrix and top losses) is written beside it, or to
+--report. Every epoch is checkpointed: after an interruption, the same command with
+--resume continues where it stopped."""
 
 MAN = argparse.RawDescriptionHelpFormatter
 

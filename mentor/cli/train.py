@@ -79,21 +79,19 @@ def image_learner(args: argparse.Namespace) -> Learner:
     elif args.valid_pct is None:
         split["valid_pct"] = 0.2
     sizes = sample_sizes(folder)
-    args.size = args.size or min(
-        MAX_AUTO_SIZE, sorted(min(size) for size in sizes)[len(sizes) // 2]
-    )
+    size = args.size or min(MAX_AUTO_SIZE, sorted(min(wh) for wh in sizes)[len(sizes) // 2])
     # images that all share one size already at --size need no crop: squishing them is a
     # no-op, and deterministic, so their decoded pixels can be kept (mentor.data.cache)
-    uniform = len(set(sizes)) == 1 and min(sizes[0]) == args.size
+    uniform = len(set(sizes)) == 1 and min(sizes[0]) == size
     # photos get aug_transforms; small images (which get a small CNN trained from scratch for
     # a few epochs) none: a rotation or warp at under 64 px resamples away strokes a pixel or
     # two wide, and a short fit spends its epochs on the augmented images
-    augment = args.size >= SMALL_IMAGE
+    augment = size >= SMALL_IMAGE
     dls = ImageDataLoaders.from_folder(
         folder,
         **split,
-        item_tfms=Resize(args.size, method="squish" if uniform else "crop"),
-        batch_tfms=aug_transforms(size=args.size) if augment else None,
+        item_tfms=Resize(size, method="squish" if uniform else "crop"),
+        batch_tfms=aug_transforms(size=size) if augment else None,
         bs=args.bs or 64,
         num_workers=args.workers,
         device=_device(args),
@@ -107,7 +105,14 @@ def image_learner(args: argparse.Namespace) -> Learner:
     name = (learn.model_spec or {}).get("kwargs", {}).get("arch", args.arch)
     start = "from scratch" if learn.from_scratch else "from its ImageNet weights"
     aug = "aug_transforms" if augment else "no augmentation"
-    _say(f"images at {args.size} px: {name} {start}, {aug}, batch size {dls.bs}")
+    _say(f"images at {size} px: {name} {start}, {aug}, batch size {dls.bs}")
+    return _memory_format(args, learn, size)
+
+
+def _memory_format(args: argparse.Namespace, learn: Learner, size: int) -> Learner:
+    """--channels-last, by default for images of 64 px and more (faster convolutions)."""
+    if args.channels_last if args.channels_last is not None else size >= 64:
+        learn.to_channelslast()
     return learn
 
 
@@ -179,7 +184,8 @@ def segment_learner(args: argparse.Namespace) -> Learner:
     void = codes.index(args.void) if args.void in codes else None
     metrics: list[Any] = [ForegroundAcc(void_code=void)] if void is not None else []
     metrics.append(SegmentationIoU(len(codes), ignore_index=void))
-    return unet_learner(dls, args.arch, pretrained=args.pretrained, metrics=metrics)
+    learn = unet_learner(dls, args.arch, pretrained=args.pretrained, metrics=metrics)
+    return _memory_format(args, learn, args.size)
 
 
 def tabular_learner_from(args: argparse.Namespace) -> Learner:
@@ -244,7 +250,7 @@ def collab_learner_from(args: argparse.Namespace) -> Learner:
         **cols,
         valid_pct=_valid_pct(args),
         seed=args.seed,
-        bs=args.bs,
+        bs=args.bs or 64,
         device=_device(args),
     )
     _say(f"batch size {dls.bs} ({len(df):,} ratings)")
@@ -287,16 +293,12 @@ BUILDERS = {
 
 
 def make_learner(args: argparse.Namespace) -> Learner:
-    """Seed, build the application's learner, and apply --bf16, --channels-last and
-    --quiet."""
+    """Seed, build the application's learner (image builders apply --channels-last), and
+    apply --bf16 and --quiet."""
     set_seed(args.seed)
     learn = BUILDERS[args.app](args)
     if args.bf16:
         learn.to_bf16()
-    if args.app in ("image", "segment") and (
-        args.channels_last if args.channels_last is not None else args.size >= 64
-    ):
-        learn.to_channelslast()
     learn.progress.show = not args.quiet
     return learn
 

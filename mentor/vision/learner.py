@@ -85,11 +85,6 @@ def first_images(dls: DataLoaders) -> Tensor:
     return x
 
 
-def input_channels(dls: DataLoaders) -> int:
-    """The channels of the images in the first training batch (`[B, C, H, W]`)."""
-    return int(first_images(dls).shape[1])
-
-
 def default_arch(images: Tensor) -> str:
     """The architecture `vision_learner` picks for a batch of images: `small_cnn` from scratch
     when their shorter side is under `SMALL_IMAGE` (64) pixels, else EfficientNet-Lite0 with

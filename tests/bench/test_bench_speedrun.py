@@ -55,3 +55,4 @@ def test_a_time_budget_keeps_the_best_metric_of_the_epochs_that_end_within_it() 
     assert spent.epochs == 0 and spent.metric != spent.metric  # nan: no epoch ended in time
     task = Task("toy", Target("accuracy", 1.1, budget_s=600.0), "1 s", {})
     assert "best accuracy within 600 s: " in report(task, "best", [long])
+    assert "no epoch ended within 600 s" in report(task, "auto", [spent, spent])

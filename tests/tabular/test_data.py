@@ -179,7 +179,9 @@ def test_predict_non_numeric_continuous_value_names_column_and_value() -> None:
 def test_the_default_batch_size_grows_with_the_training_rows() -> None:
     rng = np.random.default_rng(0)
     for n, bs in ((1_000, 64), (20_000, 256)):
-        df = pd.DataFrame({"x": rng.normal(size=n), "c": rng.integers(0, 3, n), "y": rng.integers(0, 2, n)})
+        df = pd.DataFrame(
+            {"x": rng.normal(size=n), "c": rng.integers(0, 3, n), "y": rng.integers(0, 2, n)}
+        )
         dls = TabularDataLoaders.from_df(
             df, cat_names=["c"], cont_names=["x"], y_names="y",
             splitter=RandomSplitter(0.2, seed=0), device="cpu",

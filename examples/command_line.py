@@ -1,7 +1,7 @@
 """Lesson 1 from the shell: the `mentor` command on imagenette_small, as a user types it.
 
-`mentor train image` (lr_find, `fine_tune(1)` of efficientnet_lite0 at 160 px, export,
-report), then `mentor evaluate` on the 500 validation JPEGs with the exported model.
+`mentor train image` (`fine_tune(1)` of efficientnet_lite0 at 160 px at fine_tune's rate, the
+frozen epoch on precomputed features, export, report), then `mentor evaluate` on the 500 validation JPEGs with the exported model.
 `python -m examples.command_line --out cli_out` (about 4 minutes on 2 cores).
 """
 
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     acc = float(found.group(1))
     print(
         f"mentor train image on imagenette_small: validation accuracy {acc:.4f} (target >= "
-        f"{TARGET}) in {train_s:.0f} s with lr_find, export and report; evaluate {evaluate_s:.1f} s"
+        f"{TARGET}) in {train_s:.0f} s with the export and report; evaluate {evaluate_s:.1f} s"
     )
     return 0 if acc >= TARGET else 1
 

@@ -82,8 +82,9 @@ class TrainingRun:
         for key, value in saved["options"].items():
             if now.get(key) != value:
                 raise ResumeError(
-                    f"{option_name(key)} is {now.get(key)!r} but the interrupted run used "
-                    f"{value!r}; resume with the same options, or drop --resume to start again"
+                    f"{option_name(key)} is {_shown(now.get(key))} but the interrupted run "
+                    f"used {_shown(value)}; resume with the same options, or drop --resume to "
+                    "start again"
                 )
         return cls(folder, float(saved["lr"]), saved["options"])
 
@@ -116,3 +117,8 @@ def _shaping(args: argparse.Namespace) -> dict[str, Any]:
     """The options that shape the model or the data, as JSON values."""
     values = {key: getattr(args, key) for key in shaping_options(args.app)}
     return json.loads(json.dumps(values, default=str))
+
+
+def _shown(value: Any) -> str:
+    """An option's value in a message: unset options (None) are "the default"."""
+    return "the default" if value is None else repr(value)

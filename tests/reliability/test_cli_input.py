@@ -158,7 +158,7 @@ RESUME_CASES = [
     (["tabular", "t.csv", "--target", "label"], ["--cat", "color"], "--cat is ['color'] but"),
     (["tabular", "t.csv", "--target", "x"], ["--regression"], "--regression is True but"),
     (["tabular", "t.csv", "--target", "label"], ["--bf16"], "--bf16 is True but"),
-    (["image", "pics"], ["--size", "64"], "--size is 64 but the interrupted run used 224"),
+    (["image", "pics"], ["--size", "64"], "--size is 64 but the interrupted run used the default"),
     (["image", "pics"], ["--arch", "resnet18"], "--arch is 'resnet18'"),
     (["image", "pics"], ["--valid", "val"], "--valid is 'val'"),
     (["image", "pics"], ["--train-folder", "tr"], "--train-folder is 'tr'"),
@@ -228,7 +228,7 @@ def test_resume_after_an_interruption_refuses_changed_columns(
         assert main(args) == 130
     capsys.readouterr()
     assert main([*args, "--resume", "--cont", "x"]) == 1  # the model would have 1 input, not 2
-    assert "--cont is ['x'] but the interrupted run used None" in _one_line(capsys)
+    assert "--cont is ['x'] but the interrupted run used the default" in _one_line(capsys)
     checkpoint = tmp_path / "m.checkpoints" / "stage1.pt"
     intact = checkpoint.read_bytes()
     damaged = bytearray(intact)

@@ -22,8 +22,7 @@ from mentor.data.transforms import IMAGE, BatchPipeline, BatchTransform, OneThre
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from mentor.data.cache import SampleCache
-from mentor.data.datablock import DataBlock
+    from mentor.data.datablock import DataBlock
 
 
 def default_workers() -> int:

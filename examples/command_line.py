@@ -1,7 +1,8 @@
 """Lesson 1 from the shell: the `mentor` command on imagenette_small, as a user types it.
 
 `mentor train image` (`fine_tune(1)` of efficientnet_lite0 at 160 px at fine_tune's rate, the
-frozen epoch on precomputed features, export, report), then `mentor evaluate` on the 500 validation JPEGs with the exported model.
+frozen epoch on precomputed features, export, report), then `mentor evaluate` on the 500
+validation JPEGs with the exported model.
 `python -m examples.command_line --out cli_out` (about 4 minutes on 2 cores).
 """
 

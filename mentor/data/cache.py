@@ -44,11 +44,15 @@ def _meminfo_available() -> int | None:
 
 def cache_budget() -> int:
     """Bytes a sample cache may take now: a quarter of the available memory (the physical
-    memory where that is unknown), and at most half of the free space in /dev/shm, where
-    loader workers write it (a small Docker default would otherwise end in a bus error)."""
+    memory where that is unknown; 0, so no cache, where neither can be read), and at most
+    half of the free space in /dev/shm, where loader workers write it (a small Docker default
+    would otherwise end in a bus error)."""
     available = _meminfo_available()
     if available is None:
-        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        try:
+            available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (AttributeError, ValueError, OSError):  # no sysconf (Windows): no cache
+            return 0
     budget = available // 4
     if os.path.isdir(SHM):
         stat = os.statvfs(SHM)

@@ -159,3 +159,14 @@ def test_the_budget_is_a_quarter_of_available_memory(monkeypatch: pytest.MonkeyP
     assert cache_budget() == 1000
     monkeypatch.setattr(cache_module, "_meminfo_available", lambda: 2**50)
     assert 0 < cache_budget() < 2**48  # bounded by half of /dev/shm's free space
+
+
+def test_without_a_way_to_read_the_memory_there_is_no_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_sysconf(name: str) -> int:
+        raise AttributeError("module 'os' has no attribute 'sysconf'")
+
+    monkeypatch.setattr(cache_module, "_meminfo_available", lambda: None)
+    monkeypatch.setattr(cache_module.os, "sysconf", no_sysconf)
+    assert cache_budget() == 0

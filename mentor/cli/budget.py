@@ -32,7 +32,7 @@ class Budget:
 
     def left(self) -> float:
         """Seconds left."""
-        return self.seconds - (time.perf_counter() - self.start)
+        return self.seconds - self.spent()
 
     def spent(self) -> float:
         """Seconds since the start."""

@@ -258,7 +258,10 @@ def _train_options(p: argparse.ArgumentParser) -> None:
         help="train for at most this wall time, with as many epochs as fit (instead of "
         "--epochs); the data, lr_find and training all count",
     )
-    p.add_argument("--lr", default="auto", help="learning rate, or auto (lr_find)")
+    p.add_argument(
+        "--lr", default="auto",
+        help="learning rate, or auto (fine_tune's for a pretrained image model, else lr_find's)",
+    )  # fmt: skip
     p.add_argument("--out", default="model.mentor", help="exported file (model.mentor)")
     p.add_argument(
         "--report",

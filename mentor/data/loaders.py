@@ -35,8 +35,6 @@ def rows_batch_size(n_train: int, low: int = 64, high: int = 1024) -> int:
         >>> rows_batch_size(26_000), rows_batch_size(80_000), rows_batch_size(3_000)
         (512, 1024, 64)
     """
-    if n_train < 1:
-        return low
     exponent = round(math.log2(max(n_train / ROW_STEPS, 1)))
     return max(low, min(high, 2**exponent))
 

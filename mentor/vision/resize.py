@@ -116,13 +116,14 @@ def _box_in(box: Box, scale: int, decoded: tuple[int, int]) -> Box:
     )  # fmt: skip
 
 
-def _draft(img: Image.Image, box: Box, size: tuple[int, int], mode: str | None) -> Box:
-    """Have Pillow decode a lazy JPEG at reduced scale when `_draft_request` allows; the crop
-    box in the smaller image's coordinates."""
+def _draft(
+    img: Image.Image, box: Box, request: tuple[int, int] | None, scale: int, mode: str | None
+) -> Box:
+    """Have Pillow decode a lazy JPEG at 1/`scale` (its `draft` for `request`, from
+    `_draft_request`; None: full size); the crop box in the decoded image's coordinates."""
     if not is_lazy_jpeg(img):
         return box
     draft_mode = "L" if mode == "L" else img.mode
-    request = _draft_request(img, box, size)
     if request is None:
         if draft_mode != img.mode:
             img.draft(draft_mode, None)
@@ -131,19 +132,20 @@ def _draft(img: Image.Image, box: Box, size: tuple[int, int], mode: str | None) 
     drafted = img.draft(draft_mode, request)
     if drafted is None or img.size == old:
         return box
-    return _box_in(box, draft_scale(old, request), img.size)
+    return _box_in(box, scale, img.size)
 
 
 def _decode_for(img: Image.Image, box: Box, size: tuple[int, int]) -> tuple[Image.Image, Box]:
     """`img` decoded for a crop of `box` resized to `size` (at reduced scale where the crop
-    allows), and the box in its coordinates."""
+    allows: libjpeg-turbo's own binding where it applies, else Pillow's `draft`, at the same
+    scale), and the box in its coordinates."""
     mode = target_mode(img)
     request = _draft_request(img, box, size) if is_lazy_jpeg(img) else None
     scale = 1 if request is None else draft_scale(img.size, request)
     turbo = turbo_decode(img, mode, scale)
     if turbo is not None:
         return turbo, _box_in(box, scale, turbo.size)
-    box = _draft(img, box, size, mode)
+    box = _draft(img, box, request, scale, mode)
     return load_image(img), box
 
 
